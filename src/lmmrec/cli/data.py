@@ -1,0 +1,82 @@
+"""CLI commands: `lmmrec data prepare | stats | download`.
+
+Heavy imports (pandas, pyarrow) happen inside the commands so `lmmrec --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+data_app = typer.Typer(help="Prepare, inspect and download datasets.", no_args_is_help=True)
+
+
+@data_app.command("prepare")
+def prepare_cmd(
+    source: Annotated[str, typer.Argument(help="known dataset NAME or a PATH")],
+    out: Annotated[Path, typer.Option("--out", help="output folder (created atomically)")],
+    fmt: Annotated[str | None, typer.Option("--format", help="force a reader format")] = None,
+    kcore: Annotated[int | None, typer.Option(help="iterative k-core (default per dataset)")]
+    = None,
+    split: Annotated[str | None, typer.Option(help="'3:1:1' (any a:b:c) or 'loo'")] = None,
+    seed: Annotated[int | None, typer.Option(help="split seed (default 2024)")] = None,
+    rating_threshold: Annotated[float | None, typer.Option(
+        "--rating-threshold", help="keep interactions with rating >= X")] = None,
+    columns: Annotated[str | None, typer.Option(
+        help="table format column mapping, e.g. user=uid,item=iid,rating=r,time=ts,text=t")]
+    = None,
+    overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
+) -> None:
+    """Read a raw dataset, filter, split and write the canonical prepared folder."""
+    from lmmrec.data.pipeline import prepare_to
+
+    ds = prepare_to(source, out, overwrite=overwrite, fmt=fmt, kcore=kcore, split=split,
+                    seed=seed, rating_threshold=rating_threshold, columns=columns)
+    s = ds.stats()
+    typer.echo(f"prepared {ds.name} -> {out}: {s['n_users']} users, {s['n_items']} items, "
+               f"train/val/test {s['n_train']}/{s['n_val']}/{s['n_test']}, "
+               f"{s['n_reviews']} reviews")
+
+
+@data_app.command("stats")
+def stats_cmd(
+    folder: Annotated[Path, typer.Argument(help="a prepared dataset folder")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print the statistics of a prepared dataset."""
+    from lmmrec.data.dataset import PreparedDataset
+
+    ds = PreparedDataset.load(folder)
+    stats = {"name": ds.name, "format": ds.manifest.get("format"),
+             "split": ds.manifest.get("split", {}).get("method"), **ds.stats()}
+    if as_json:
+        typer.echo(json.dumps(stats, indent=2))
+        return
+    for key, value in stats.items():
+        typer.echo(f"{key:>15}: {value:.6f}" if isinstance(value, float)
+                   else f"{key:>15}: {value}")
+
+
+@data_app.command("download")
+def download_cmd(
+    name: Annotated[str, typer.Argument(help="a known dataset name")],
+    dest: Annotated[Path | None, typer.Option(help="root folder (default $LMMREC_DATA_DIR)")]
+    = None,
+) -> None:
+    """Download a known dataset's upstream files into $LMMREC_DATA_DIR/NAME, verified."""
+    from lmmrec.data.catalog import data_root
+    from lmmrec.data.download import download
+    from lmmrec.errors import DataError
+
+    root = dest or data_root()
+    if root is None:
+        raise DataError("set LMMREC_DATA_DIR or pass --dest")
+    typer.echo(f"downloaded {name} -> {download(name, root)}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.add_typer(data_app, name="data")

@@ -1,0 +1,182 @@
+"""CLI: `lmmrec extract [...]`, `extract stats | merge | export`, and `lmmrec embed`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
+                          invoke_without_command=True)
+
+Overrides = Annotated[list[str] | None, typer.Option(
+    "--set", help="config override key=value, e.g. openai.base_url=http://host:8000/v1")]
+
+
+def _backend_config(backend: str, config: Path | None, overrides: list[str] | None):
+    from lmmrec.config import load_config
+    from lmmrec.llm.backends import BackendConfig
+
+    return load_config(BackendConfig, [config] if config else [], overrides or [],
+                       base={"kind": backend})
+
+
+@extract_app.callback()
+def extract_cmd(
+    ctx: typer.Context,
+    data: Annotated[Path | None, typer.Option(help="prepared dataset folder")] = None,
+    store: Annotated[Path | None, typer.Option(help="SQLite store (created if missing)")] = None,
+    backend: Annotated[str, typer.Option(help="local | openai")] = "local",
+    config: Annotated[Path | None, typer.Option(help="backend YAML")] = None,
+    overrides: Overrides = None,
+    limit: Annotated[int | None, typer.Option(help="at most N calls this run")] = None,
+    shard: Annotated[str | None, typer.Option(help="i/n: this process's share")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="estimate, run nothing")] = False,
+    retry_failed: Annotated[bool, typer.Option(help="retry reviews recorded as failed")] = False,
+    price_prompt: Annotated[float, typer.Option(help="price per 1k prompt tokens")] = 0.0,
+    price_output: Annotated[float, typer.Option(help="price per 1k output tokens")] = 0.0,
+) -> None:
+    """Extract per-review motivations of DATA into STORE; a rerun does only what is missing."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if data is None or store is None:
+        raise typer.BadParameter("--data and --store are required")
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import job
+    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.store import Store
+
+    cfg = _backend_config(backend, config, overrides)
+    ds = PreparedDataset.load(data)
+    inputs = job.review_inputs(ds)
+    sh = job.parse_shard(shard)
+    if dry_run:
+        with Store(store) as st:
+            p = job.plan(inputs, st, sh, limit, retry_failed)
+            avg = _avg_output_tokens(st)
+        est = p.estimate(price_prompt, price_output, avg)
+        typer.echo(json.dumps({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
+                               **est}, indent=2))
+        return
+    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, PROMPT_VERSION)
+
+
+def _avg_output_tokens(st) -> float:
+    from lmmrec.llm.job import DEFAULT_OUTPUT_TOKENS
+
+    c = st.counts()
+    n = c["done"] + c["failed"]
+    return c["output_tokens"] / n if n else DEFAULT_OUTPUT_TOKENS
+
+
+def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> None:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from lmmrec.llm import job
+    from lmmrec.llm.backends import make_backend
+    from lmmrec.llm.store import Store
+
+    backend = make_backend(cfg)
+    with Store(store_path, backend.model_id, version) as st:
+        p = job.plan(inputs, st, sh, limit, retry_failed)
+        typer.echo(f"{name}: {p.n_total} reviews, {p.n_done} done, {p.n_failed} failed, "
+                   f"{len(p.todo)} to do now ({backend.model_id}, prompt {version})", err=True)
+        stats = {"ok": 0, "failed": 0, "tokens": 0}
+        with Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]} tok/s  failed {task.fields[failed]}"),
+                      TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
+            task = bar.add_task("extract", total=len(p.todo), rate="-", failed=0)
+            start = time.perf_counter()
+
+            def tick(rec) -> None:
+                stats["ok" if rec.status == "ok" else "failed"] += 1
+                stats["tokens"] += rec.prompt_tokens + rec.output_tokens
+                rate = stats["tokens"] / max(1e-9, time.perf_counter() - start)
+                bar.update(task, advance=1, rate=f"{rate:.0f}", failed=stats["failed"])
+
+            summary = job.run(backend, st, p, on_result=tick)
+        typer.echo(json.dumps({"run": summary.as_dict(), "store": st.counts()}, indent=2))
+    backend.close()
+
+
+@extract_app.command("stats")
+def stats_cmd(
+    store: Annotated[Path, typer.Option(help="SQLite store")],
+    data: Annotated[Path | None, typer.Option(help="prepared dataset, to count pending")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Counts of a store: done, failed, pending, tokens."""
+    from lmmrec.llm.store import Store
+
+    if not store.exists():
+        raise typer.BadParameter(f"{store}: store not found")
+    with Store(store) as st:
+        out = {**st.meta(), **st.counts()}
+        out["pending"] = None
+        if data is not None:
+            from lmmrec.data.dataset import PreparedDataset
+            from lmmrec.llm import job
+
+            p = job.plan(job.review_inputs(PreparedDataset.load(data)), st)
+            out["pending"] = len(p.todo)
+    if as_json:
+        typer.echo(json.dumps(out, indent=2))
+    else:
+        for k, v in out.items():
+            typer.echo(f"{k:>16}: {v}")
+
+
+@extract_app.command("merge")
+def merge_cmd(
+    sources: Annotated[list[Path], typer.Argument(help="shard stores to join")],
+    out: Annotated[Path, typer.Option(help="target store (created or extended)")],
+) -> None:
+    """Join shard stores; idempotent; refuses stores of another model or prompt version."""
+    from lmmrec.llm.store import merge_stores
+
+    typer.echo(json.dumps(merge_stores(out, sources)))
+
+
+@extract_app.command("export")
+def export_cmd(
+    store: Annotated[Path, typer.Option(help="SQLite store")],
+    out: Annotated[Path, typer.Option(help="artifact folder")],
+    data: Annotated[Path | None, typer.Option(help="prepared dataset (for coverage)")] = None,
+) -> None:
+    """Write the motivation artifact (Parquet + manifest) from a store."""
+    from lmmrec.text.artifact import export_artifact
+
+    manifest = export_artifact(store, out, data)
+    typer.echo(json.dumps(manifest["counts"], indent=2))
+
+
+def embed_cmd(
+    artifact: Annotated[Path, typer.Argument(help="motivation artifact folder")],
+    backend: Annotated[str, typer.Option(help="sentence-transformers | openai")] = "local",
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible embeddings URL")] = None,
+    model: Annotated[str | None, typer.Option(help="embedding model name")] = None,
+    batch_size: Annotated[int, typer.Option(help="texts per batch")] = 256,
+) -> None:
+    """Embed every distinct phrase and summary of an artifact (cached by text hash)."""
+    from lmmrec.text.embed import EmbedConfig, embed_artifact
+
+    cfg = EmbedConfig(kind=backend, batch_size=batch_size,
+                      **({"base_url": base_url} if base_url else {}),
+                      **({"model": model} if model else {}))
+    info = embed_artifact(artifact, cfg)
+    typer.echo(json.dumps(info, indent=2))
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(extract_app, name="extract")
+    app.command("embed")(embed_cmd)

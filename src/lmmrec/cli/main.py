@@ -1,0 +1,51 @@
+"""`lmmrec` entry point. Each command group lives in its own module and registers itself."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from lmmrec.errors import LmmrecError
+
+app = typer.Typer(help="LMMRec: motivation-aware recommendation with LLM-extracted reasons.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+# Modules exposing `register(app)`; kept as names so `lmmrec --help` stays fast.
+COMMAND_MODULES = [
+    "lmmrec.cli.data",
+    "lmmrec.cli.train",
+    "lmmrec.cli.extract",
+    "lmmrec.cli.demo",
+]
+
+
+def build_app() -> typer.Typer:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    build_app()
+    try:
+        app(args=argv, standalone_mode=False)
+    except LmmrecError as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+    except Exception as e:  # click's own usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(130)
+        raise
+
+
+if __name__ == "__main__":
+    main()

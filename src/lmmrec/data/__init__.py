@@ -1,0 +1,1 @@
+"""Datasets: readers, preprocessing, splits and the prepared (canonical) format."""

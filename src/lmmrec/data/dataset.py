@@ -1,0 +1,167 @@
+"""The canonical prepared dataset: Parquet tables plus a JSON manifest.
+
+A prepared folder holds:
+
+- ``interactions.parquet``: ``user`` (int32), ``item`` (int32), ``rating`` (float32,
+  NaN when unknown), ``timestamp`` (int64, -1 when unknown), ``split`` ("train" | "val" |
+  "test"); one row per (user, item) pair, sorted by (user, item).
+- ``reviews.parquet``: ``user``, ``item``, ``title``, ``text``: the review of each interaction
+  that has one. Read it only through :mod:`lmmrec.data.leakage`.
+- ``users.parquet``: ``user``, ``raw_id``.
+- ``items.parquet``: ``item``, ``raw_id``, ``title``, ``description``, ``tags``.
+- ``manifest.json``: source checksums, filters, split parameters and statistics.
+
+Ids are dense 0..n-1; ``raw_id`` is the source's id, the one users see.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from lmmrec.errors import DataError
+
+SPLITS = ("train", "val", "test")
+TABLES = ("interactions", "reviews", "users", "items")
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class PreparedDataset:
+    """A dataset ready for training: dense ids, a split, text kept apart."""
+
+    interactions: pd.DataFrame
+    users: pd.DataFrame
+    items: pd.DataFrame
+    manifest: dict[str, Any] = field(default_factory=dict)
+    root: Path | None = None
+    _reviews: pd.DataFrame | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.manifest.get("name", self.root.name if self.root else "dataset"))
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def split_frame(self, split: str) -> pd.DataFrame:
+        if split not in SPLITS:
+            raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
+        return self.interactions[self.interactions["split"] == split]
+
+    def matrix(self, split: str) -> sp.csr_matrix:
+        """Binary users x items CSR matrix of one split."""
+        df = self.split_frame(split)
+        data = np.ones(len(df), dtype=np.float32)
+        m = sp.csr_matrix((data, (df["user"].to_numpy(), df["item"].to_numpy())),
+                          shape=(self.n_users, self.n_items))
+        m.sum_duplicates()
+        return m
+
+    @cached_property
+    def train(self) -> sp.csr_matrix:
+        return self.matrix("train")
+
+    @cached_property
+    def val(self) -> sp.csr_matrix:
+        return self.matrix("val")
+
+    @cached_property
+    def test(self) -> sp.csr_matrix:
+        return self.matrix("test")
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        return self.users["raw_id"].to_numpy()
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.items["raw_id"].to_numpy()
+
+    @cached_property
+    def user_index(self) -> dict[str, int]:
+        return {str(r): i for i, r in enumerate(self.users["raw_id"])}
+
+    @cached_property
+    def item_index(self) -> dict[str, int]:
+        return {str(r): i for i, r in enumerate(self.items["raw_id"])}
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.interactions["split"].value_counts()
+        n = len(self.interactions)
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_interactions": int(n),
+            "n_train": int(counts.get("train", 0)),
+            "n_val": int(counts.get("val", 0)),
+            "n_test": int(counts.get("test", 0)),
+            "density": float(n / max(1, self.n_users * self.n_items)),
+            "n_reviews": int(self.manifest.get("stats", {}).get("n_reviews", 0)),
+        }
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def save(self, out: str | Path) -> Path:
+        """Write the tables and manifest into ``out`` (which must exist)."""
+        out = Path(out)
+        self.interactions.to_parquet(out / "interactions.parquet", index=False)
+        reviews = self._reviews if self._reviews is not None else pd.DataFrame(
+            {"user": pd.Series([], dtype="int32"), "item": pd.Series([], dtype="int32"),
+             "title": pd.Series([], dtype="string"), "text": pd.Series([], dtype="string")})
+        reviews.to_parquet(out / "reviews.parquet", index=False)
+        self.users.to_parquet(out / "users.parquet", index=False)
+        self.items.to_parquet(out / "items.parquet", index=False)
+        (out / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+        return out
+
+    @classmethod
+    def load(cls, root: str | Path) -> PreparedDataset:
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError("prepared dataset folder not found "
+                            "(make one with `lmmrec data prepare`)", path=root)
+        for name in TABLES:
+            if not (root / f"{name}.parquet").exists():
+                raise DataError(f"missing {name}.parquet: not a prepared dataset folder",
+                                path=root)
+        if not (root / MANIFEST).exists():
+            raise DataError(f"missing {MANIFEST}: not a prepared dataset folder", path=root)
+        try:
+            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as e:
+            raise DataError(f"invalid JSON: {e}", path=root / MANIFEST, line=e.lineno) from e
+        inter = pd.read_parquet(root / "interactions.parquet")
+        for col in ("user", "item", "split"):
+            if col not in inter.columns:
+                raise DataError("missing column", path=root / "interactions.parquet", field=col)
+        ds = cls(interactions=inter, users=pd.read_parquet(root / "users.parquet"),
+                 items=pd.read_parquet(root / "items.parquet"), manifest=manifest, root=root)
+        present = set(inter["split"].unique())
+        missing = [s for s in SPLITS if s not in present]
+        if missing:
+            raise DataError(f"dataset has no {', '.join(missing)} interactions "
+                            "(a split is missing)", path=root / "interactions.parquet",
+                            field="split")
+        return ds
+
+    def load_reviews(self) -> pd.DataFrame:
+        """All reviews, every split. Private door: use lmmrec.data.leakage instead."""
+        if self._reviews is None:
+            if self.root is None:
+                raise DataError("dataset has no reviews table")
+            self._reviews = pd.read_parquet(self.root / "reviews.parquet")
+        return self._reviews

@@ -1,0 +1,91 @@
+"""prepare = resolve source -> read -> preprocess -> write atomically, with checksums.
+
+The output is built in a temporary folder beside ``out`` and renamed into place at the
+end, so a failure leaves no (partial) output folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from lmmrec.data.catalog import DEFAULT_SEED, DEFAULT_SPLIT, resolve
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import DataError
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def source_entries(paths: list[Path], base: Path) -> list[dict[str, Any]]:
+    out = []
+    for p in paths:
+        try:
+            rel = str(p.relative_to(base)) if base.is_dir() else p.name
+        except ValueError:
+            rel = p.name
+        out.append({"file": rel, "bytes": p.stat().st_size, "sha256": sha256(p)})
+    return out
+
+
+def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
+          split: str | None = None, seed: int | None = None,
+          rating_threshold: float | None = None, columns: str | None = None
+          ) -> PreparedDataset:
+    """Read and preprocess ``source`` (a known name or a path) in memory."""
+    from lmmrec.data.preprocess import prepare
+    from lmmrec.data.readers import read_raw
+
+    path, name, known = resolve(source)
+    fmt = fmt or (known.format if known else None)
+    kcore = kcore if kcore is not None else (known.kcore if known else 0)
+    split = split or (known.split if known else DEFAULT_SPLIT)
+    seed = seed if seed is not None else (known.seed if known else DEFAULT_SEED)
+    if kcore < 0:
+        raise DataError("kcore must be >= 0", field="kcore")
+    raw = read_raw(path, fmt, columns=columns)
+    extra = {"sources": source_entries(raw.sources, path)}
+    return prepare(raw, kcore_k=kcore, rating_threshold=rating_threshold, split=split,
+                   seed=seed, name=name, extra_manifest=extra)
+
+
+def write_atomic(ds: PreparedDataset, out: Path, overwrite: bool = False) -> Path:
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise DataError("output folder exists; pass --overwrite to replace it", path=out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = None
+    try:
+        ds.save(tmp)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+        try:
+            os.replace(tmp, out)
+        except OSError:
+            if old is not None:
+                os.replace(old / "x", out)  # put the previous output back
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    ds.root = out
+    return out
+
+
+def prepare_to(source: str, out: str | Path, overwrite: bool = False,
+               **options: Any) -> PreparedDataset:
+    ds = build(source, **options)
+    write_atomic(ds, Path(out), overwrite=overwrite)
+    return ds

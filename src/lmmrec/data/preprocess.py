@@ -1,0 +1,133 @@
+"""Raw frame -> prepared tables: dedup, rating threshold, k-core, dense ids, split.
+
+Order of steps, all vectorised:
+
+1. Duplicates: one row per (user, item) pair. The row with the latest timestamp is kept;
+   among equal timestamps (including unknown, -1) the one that came last in the input.
+   Its rating, timestamp and review are the pair's.
+2. ``rating_threshold``: keep pairs with rating >= threshold (unknown ratings are dropped).
+3. ``kcore``: iteratively drop users and items with fewer than k pairs until none remain.
+4. Dense ids 0..n-1 in sorted raw-id order: numeric order when every raw id is an
+   integer, else lexicographic (so RLMRec matrix indices map to themselves).
+5. Split: kept from the source when it has one, else :func:`lmmrec.data.splits.assign`.
+
+For sources that ship a split (RLMRec, RecBole benchmark files) steps 1-3 still apply when
+asked for, and each surviving pair keeps its given split; ``split``/``seed`` are unused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.readers._io import RawData
+from lmmrec.data.splits import assign
+from lmmrec.errors import DataError
+
+DEDUP_POLICY = "keep latest timestamp per (user, item); ties: last in input order"
+
+
+def dedup(df: pd.DataFrame) -> pd.DataFrame:
+    df = df.sort_values(["timestamp", "_order"], kind="stable")
+    return df.drop_duplicates(["user_id", "item_id"], keep="last")
+
+
+def kcore(df: pd.DataFrame, k: int) -> pd.DataFrame:
+    if k <= 1:
+        return df
+    u = pd.factorize(df["user_id"])[0]
+    i = pd.factorize(df["item_id"])[0]
+    keep = np.ones(len(df), dtype=bool)
+    while True:
+        cu = np.bincount(u[keep], minlength=u.max() + 1 if len(u) else 0)
+        ci = np.bincount(i[keep], minlength=i.max() + 1 if len(i) else 0)
+        bad = keep & ((cu[u] < k) | (ci[i] < k))
+        if not bad.any():
+            return df[keep]
+        keep &= ~bad
+
+
+def sorted_ids(raw: pd.Series) -> np.ndarray:
+    """Unique raw ids in their dense order (numeric when all are integers)."""
+    uniq = pd.unique(raw.astype(str))
+    s = pd.Series(uniq, dtype=object)
+    if s.str.fullmatch(r"-?\d{1,18}").all():
+        return uniq[np.argsort(s.astype("int64").to_numpy(), kind="stable")]
+    return np.sort(uniq.astype(object))
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.where(s.notna(), None).astype("string")
+
+
+def prepare(raw: RawData, *, kcore_k: int = 0, rating_threshold: float | None = None,
+            split: str = "3:1:1", seed: int = 2024, name: str = "dataset",
+            extra_manifest: dict[str, Any] | None = None) -> PreparedDataset:
+    """Turn a reader's output into a :class:`PreparedDataset` (not yet written)."""
+    df = raw.interactions.copy()
+    df["_order"] = np.arange(len(df), dtype=np.int64)
+    n_raw = len(df)
+    df = dedup(df)
+    n_unique = len(df)
+    if rating_threshold is not None:
+        df = df[df["rating"] >= rating_threshold]
+    df = kcore(df, kcore_k)
+    if df.empty:
+        raise DataError("no interactions left after filtering "
+                        f"(kcore={kcore_k}, rating_threshold={rating_threshold})",
+                        path=raw.sources[0] if raw.sources else None)
+    user_raw = sorted_ids(df["user_id"])
+    item_raw = sorted_ids(df["item_id"])
+    if raw.presplit and raw.notes.get("shape") and kcore_k <= 1 and rating_threshold is None:
+        # keep empty rows/columns of a given matrix so ids stay the source's indices
+        item_raw = np.array([str(i) for i in range(raw.notes["shape"][1])], dtype=object)
+        user_raw = np.array([str(i) for i in range(raw.notes["shape"][0])], dtype=object)
+    df["user"] = pd.Index(user_raw).get_indexer(df["user_id"].astype(str)).astype(np.int32)
+    df["item"] = pd.Index(item_raw).get_indexer(df["item_id"].astype(str)).astype(np.int32)
+    df = df.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
+    if raw.presplit:
+        split_col = df["split"].astype(object)
+        split_method = "given"
+    else:
+        split_col = assign(df, split, seed)
+        split_method = split
+    inter = pd.DataFrame({
+        "user": df["user"].to_numpy(np.int32), "item": df["item"].to_numpy(np.int32),
+        "rating": df["rating"].to_numpy(np.float32),
+        "timestamp": df["timestamp"].to_numpy(np.int64),
+        "split": split_col.to_numpy(dtype=object),
+    })
+    has_review = (df["text"].fillna("").astype(str).str.len() > 0) | (
+        df["title"].fillna("").astype(str).str.len() > 0)
+    rv = df[has_review.to_numpy()]
+    reviews = pd.DataFrame({
+        "user": rv["user"].to_numpy(np.int32), "item": rv["item"].to_numpy(np.int32),
+        "title": _text(rv["title"]).fillna("").to_numpy(), "text": _text(rv["text"])
+        .fillna("").to_numpy()}).astype({"title": "string", "text": "string"})
+    users = pd.DataFrame({"user": np.arange(len(user_raw), dtype=np.int32),
+                          "raw_id": pd.array(user_raw, dtype="string")})
+    meta = raw.items.set_index("raw_id").reindex(item_raw).fillna("")
+    items = pd.DataFrame({"item": np.arange(len(item_raw), dtype=np.int32),
+                          "raw_id": pd.array(item_raw, dtype="string")})
+    for c in ("title", "description", "tags"):
+        items[c] = pd.array(meta[c].to_numpy(), dtype="string") if c in meta else ""
+    manifest: dict[str, Any] = {
+        "name": name,
+        "format": raw.format,
+        "schema_version": 1,
+        "filters": {"dedup": DEDUP_POLICY, "kcore": int(kcore_k),
+                    "rating_threshold": rating_threshold},
+        "split": {"method": split_method, "seed": int(seed),
+                  "requested": split if raw.presplit else split_method},
+        "reader_notes": raw.notes,
+    }
+    manifest.update(extra_manifest or {})
+    ds = PreparedDataset(interactions=inter, users=users, items=items, manifest=manifest,
+                         _reviews=reviews)
+    manifest["stats"] = {"n_raw_rows": n_raw, "n_duplicates_dropped": n_raw - n_unique,
+                         "n_reviews": len(reviews)}
+    manifest["stats"].update(ds.stats())
+    return ds

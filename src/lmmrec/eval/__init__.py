@@ -1,0 +1,1 @@
+"""Full-ranking evaluation: chunked top-k (ranking.py) and ranking metrics (metrics.py)."""

@@ -1,0 +1,1 @@
+"""LLM motivation extraction: prompts, schemas, backends, the store and the job."""

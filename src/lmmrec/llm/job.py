@@ -1,0 +1,222 @@
+"""The extraction job: which reviews still need the LLM, sharding, retries, budget, progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.leakage import extraction_reviews
+from lmmrec.errors import ConfigError
+from lmmrec.llm.backends import Backend, BackendError
+from lmmrec.llm.prompts import (
+    PROMPT_VERSION,
+    ReviewInput,
+    request,
+    system_prompt,
+)
+from lmmrec.llm.schemas import ReviewMotivations
+from lmmrec.llm.store import Record, Store
+
+CHARS_PER_TOKEN = 4.0  # rough, for dry-run estimates only
+DEFAULT_OUTPUT_TOKENS = 50
+
+
+def parse_shard(spec: str | None) -> tuple[int, int]:
+    """'i/n' (0-based i) -> (i, n)."""
+    if not spec:
+        return 0, 1
+    try:
+        i_s, n_s = spec.split("/")
+        i, n = int(i_s), int(n_s)
+    except ValueError as e:
+        raise ConfigError(f"--shard {spec!r}: expected i/n, e.g. 0/4") from e
+    if n < 1 or not 0 <= i < n:
+        raise ConfigError(f"--shard {spec!r}: need 0 <= i < n")
+    return i, n
+
+
+def in_shard(input_hash: str, shard: tuple[int, int]) -> bool:
+    i, n = shard
+    return n == 1 or int(input_hash[:12], 16) % n == i
+
+
+def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
+    """Every review of the dataset, training interactions first (split-independent)."""
+    reviews = extraction_reviews(ds)
+    titles = ds.items.set_index("raw_id")["title"] if "title" in ds.items else None
+    out = []
+    for row in reviews.itertuples(index=False):
+        text = str(row.text or "").strip()
+        title = str(getattr(row, "title", "") or "").strip()
+        if not text and not title:
+            continue
+        item_title = ""
+        if titles is not None:
+            t = titles.get(row.item_id)
+            item_title = "" if t is None or t != t else str(t)  # t != t: NaN
+        out.append(ReviewInput(row.user_id, row.item_id, text, title, item_title))
+    return out
+
+
+@dataclass
+class Plan:
+    todo: list[ReviewInput]
+    hashes: list[str]
+    n_total: int
+    n_done: int
+    n_failed: int
+    n_other_shards: int
+
+    def estimate(self, price_per_1k_prompt: float = 0.0, price_per_1k_output: float = 0.0,
+                 output_tokens_per_call: float = DEFAULT_OUTPUT_TOKENS) -> dict[str, Any]:
+        prefix = len(system_prompt()) / CHARS_PER_TOKEN
+        variable = sum(len(i.user_message()) for i in self.todo) / CHARS_PER_TOKEN
+        calls = len(self.todo)
+        prompt_tokens = int(calls * (prefix + 12) + variable)
+        output_tokens = int(calls * output_tokens_per_call)
+        cost = (prompt_tokens * price_per_1k_prompt + output_tokens * price_per_1k_output) / 1000
+        return {"calls": calls, "prompt_tokens": prompt_tokens,
+                "uncached_prompt_tokens": int(prefix + variable + 12 * calls),
+                "output_tokens": output_tokens, "cost": round(cost, 4),
+                "already_done": self.n_done, "already_failed": self.n_failed,
+                "other_shards": self.n_other_shards, "total_reviews": self.n_total}
+
+
+def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (0, 1),
+         limit: int | None = None, retry_failed: bool = False) -> Plan:
+    statuses = store.statuses()
+    todo, hashes = [], []
+    n_total = n_done = n_failed = n_other = 0
+    for inp in inputs:
+        n_total += 1
+        h = inp.input_hash()
+        if not in_shard(h, shard):
+            n_other += 1
+            continue
+        status = statuses.get(h)
+        if status == "ok":
+            n_done += 1
+            continue
+        if status == "failed":
+            n_failed += 1
+            if not retry_failed:
+                continue
+        todo.append(inp)
+        hashes.append(h)
+    if limit is not None:
+        todo, hashes = todo[:limit], hashes[:limit]
+    return Plan(todo, hashes, n_total, n_done, n_failed, n_other)
+
+
+def extract_one(backend: Backend, inp: ReviewInput, input_hash: str,
+                attempts: int = 2) -> Record:
+    """One review -> one record; invalid output is retried, then recorded as a failure."""
+    rec = Record(backend.model_id, PROMPT_VERSION, input_hash, inp.user_id, inp.item_id,
+                 status="failed", attempts=0)
+    req = request(inp)
+    for attempt in range(1, attempts + 1):
+        rec.attempts = attempt
+        try:
+            c = backend.complete(req)
+        except BackendError as e:
+            rec.error = f"backend: {e}"
+            return rec  # the backend already retried transient errors
+        rec.raw = c.text
+        rec.prompt_tokens += c.prompt_tokens
+        rec.output_tokens += c.output_tokens
+        rec.cached_tokens += c.cached_tokens
+        rec.latency_s += c.latency_s
+        try:
+            if c.finish_reason == "length":
+                raise ValueError("answer truncated at max_tokens")
+            parsed = ReviewMotivations.model_validate(json.loads(c.text))
+            if parsed.is_empty():
+                raise ValueError("no well-formed motivation phrases")
+        except (ValueError, ValidationError) as e:
+            rec.error = f"invalid output: {str(e)[:300]}"
+            continue
+        rec.status, rec.parsed, rec.error = "ok", parsed.model_dump(), None
+        return rec
+    return rec
+
+
+@dataclass
+class RunSummary:
+    ok: int = 0
+    failed: int = 0
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    seconds: float = 0.0
+    errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, rec: Record) -> None:
+        if rec.status == "ok":
+            self.ok += 1
+        else:
+            self.failed += 1
+            kind = (rec.error or "unknown").split(":")[0]
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+        self.prompt_tokens += rec.prompt_tokens
+        self.output_tokens += rec.output_tokens
+        self.cached_tokens += rec.cached_tokens
+
+    def as_dict(self) -> dict[str, Any]:
+        calls = self.ok + self.failed
+        s = max(self.seconds, 1e-9)
+        return {"ok": self.ok, "failed": self.failed, "seconds": round(self.seconds, 2),
+                "reviews_per_minute": round(60 * calls / s, 2),
+                "prompt_tokens_per_s": round(self.prompt_tokens / s, 2),
+                "output_tokens_per_s": round(self.output_tokens / s, 2),
+                "prefix_cache_hit_rate": round(self.cached_tokens / max(1, self.prompt_tokens), 4),
+                "errors": self.errors}
+
+
+def run(backend: Backend, store: Store, p: Plan,
+        on_result: Callable[[Record], None] | None = None) -> RunSummary:
+    """Send every planned request; each result is committed to the store as it lands."""
+    summary = RunSummary()
+    t0 = time.perf_counter()
+    work = list(zip(p.todo, p.hashes, strict=True))
+
+    def land(rec: Record) -> None:
+        store.put(rec)
+        summary.add(rec)
+        if on_result:
+            on_result(rec)
+
+    try:
+        if backend.concurrency <= 1:
+            for inp, h in work:
+                land(extract_one(backend, inp, h))
+        else:
+            with ThreadPoolExecutor(backend.concurrency) as pool:
+                pending: set[Future[Record]] = set()
+                for inp, h in work:
+                    pending.add(pool.submit(extract_one, backend, inp, h))
+                    if len(pending) >= 2 * backend.concurrency:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            land(f.result())
+                for f in pending:
+                    land(f.result())
+    finally:
+        summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def store_fingerprint(store: Store) -> str:
+    """Hash of keys + parsed results: equal stores give equal fingerprints."""
+    h = hashlib.sha256()
+    for rec in store.records():
+        h.update(f"{rec.input_hash}|{rec.status}|{json.dumps(rec.parsed, sort_keys=True)}\n"
+                 .encode())
+    return h.hexdigest()

@@ -1,0 +1,73 @@
+"""Versioned prompt templates. The instruction prefix is byte-identical across calls so
+llama.cpp reuses its KV cache; only the fenced review varies."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from lmmrec.llm.schemas import review_json_schema
+
+PROMPT_VERSION = "review_v1"
+# Long reviews are cut: past ~1,000 characters they repeat themselves and cost prompt time.
+REVIEW_CHAR_CAP = 1000
+TITLE_CHAR_CAP = 80
+MAX_OUTPUT_TOKENS = 160
+
+
+@cache
+def system_prompt(version: str = PROMPT_VERSION) -> str:
+    return resources.files("lmmrec.llm").joinpath("prompts", f"{version}.txt").read_text(
+        encoding="utf-8")
+
+
+def fence(text: str, cap: int) -> str:
+    """Neutralise the fence markers inside untrusted text and cap its length."""
+    text = " ".join(str(text).split())
+    text = text.replace("<review>", "(review)").replace("</review>", "(/review)")
+    if len(text) > cap:
+        text = text[:cap].rsplit(" ", 1)[0] + " ..."
+    return text
+
+
+@dataclass(frozen=True)
+class ReviewInput:
+    """One review to extract from; the key ties results back to its interaction."""
+
+    user_id: str
+    item_id: str
+    text: str
+    title: str = ""
+    item_title: str = ""
+
+    def user_message(self) -> str:
+        parts = []
+        if self.item_title:
+            parts.append(f"Item: {fence(self.item_title, TITLE_CHAR_CAP)}")
+        body = fence(self.text, REVIEW_CHAR_CAP)
+        if self.title:
+            body = f"{fence(self.title, TITLE_CHAR_CAP)}. {body}"
+        parts.append(f"<review>{body}</review>")
+        return "\n".join(parts)
+
+    def messages(self, version: str = PROMPT_VERSION) -> list[dict[str, str]]:
+        return [{"role": "system", "content": system_prompt(version)},
+                {"role": "user", "content": self.user_message()}]
+
+    def input_hash(self, version: str = PROMPT_VERSION) -> str:
+        payload = json.dumps({"v": version, "m": self.messages(version)}, sort_keys=True)
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def request(inp: ReviewInput, version: str = PROMPT_VERSION) -> dict[str, Any]:
+    """An OpenAI-style chat request with JSON-schema constrained output."""
+    return {
+        "messages": inp.messages(version),
+        "max_tokens": MAX_OUTPUT_TOKENS,
+        "temperature": 0.0,
+        "response_format": {"type": "json_object", "schema": review_json_schema()},
+    }

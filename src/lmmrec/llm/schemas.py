@@ -1,0 +1,89 @@
+"""Pydantic schemas of every LLM output, and the phrase rules that make them safe to store.
+
+Review text is untrusted: whatever a review says, only short, plain motivation phrases
+survive validation (2-6 words, letters/digits/basic punctuation, no instruction-like text).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+MAX_PHRASE_CHARS = 48
+MIN_WORDS, MAX_WORDS = 1, 6
+_ALLOWED = re.compile(r"^[a-z0-9][a-z0-9 '&+/\-.,]*$")
+# Phrases that echo an injected instruction instead of describing a purchase.
+_INSTRUCTION_WORDS = re.compile(
+    r"\b(ignore|instruction|instructions|prompt|system|assistant|jailbreak|disregard|"
+    r"override|api key|password|http|www)\b")
+
+
+def normalise_phrase(raw: str) -> str | None:
+    """Lowercase, trim and check one phrase; None if it is not a well-formed phrase."""
+    text = " ".join(str(raw).lower().strip().strip(".,;:!\"'").split())
+    if not text or len(text) > MAX_PHRASE_CHARS:
+        return None
+    if not _ALLOWED.match(text) or _INSTRUCTION_WORDS.search(text):
+        return None
+    if not MIN_WORDS <= len(text.split()) <= MAX_WORDS:
+        return None
+    return text
+
+
+def clean_phrases(values: list[Any], limit: int) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        p = normalise_phrase(v) if isinstance(v, str) else None
+        if p and p not in out:
+            out.append(p)
+    return out[:limit]
+
+
+class ReviewMotivations(BaseModel):
+    """What one review says about why the user chose the item (CoT sentence first)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    why: str = Field(default="", max_length=200)
+    pos: list[str] = Field(default_factory=list)
+    neg: list[str] = Field(default_factory=list)
+    attr: list[str] = Field(default_factory=list)
+
+    @field_validator("why", mode="before")
+    @classmethod
+    def _why(cls, v: Any) -> str:
+        return " ".join(str(v).split())[:200]
+
+    @field_validator("pos", "attr", mode="before")
+    @classmethod
+    def _four(cls, v: Any) -> list[str]:
+        return clean_phrases(v if isinstance(v, list) else [], 4)
+
+    @field_validator("neg", mode="before")
+    @classmethod
+    def _two(cls, v: Any) -> list[str]:
+        return clean_phrases(v if isinstance(v, list) else [], 2)
+
+    def is_empty(self) -> bool:
+        return not (self.pos or self.attr)
+
+
+def _phrase_schema() -> dict[str, Any]:
+    return {"type": "string", "minLength": 3, "maxLength": MAX_PHRASE_CHARS}
+
+
+def review_json_schema() -> dict[str, Any]:
+    """JSON schema for constrained decoding; key order puts the reasoning first."""
+    return {
+        "type": "object",
+        "properties": {
+            "why": {"type": "string", "maxLength": 110},
+            "pos": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 4},
+            "neg": {"type": "array", "items": _phrase_schema(), "maxItems": 2},
+            "attr": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 4},
+        },
+        "required": ["why", "pos", "neg", "attr"],
+        "additionalProperties": False,
+    }

@@ -1,0 +1,1 @@
+"""Text side: the motivation artifact, phrase embeddings and per-split profiles."""

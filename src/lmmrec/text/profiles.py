@@ -1,0 +1,146 @@
+"""Amass user and item motivation profiles of one split from a motivation artifact.
+
+Only training interactions contribute (via the leakage guard's `training_pairs`), so a
+validation or test review can never reach a profile. Weights are phrase counts,
+normalised per entity: users are described by what drew them (pos) and what disappointed
+them (neg); items by the attributes reviews credit them with (attr) and, at half weight,
+the motivations of the people who chose them (pos).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.leakage import training_pairs
+from lmmrec.errors import DataError
+from lmmrec.text.artifact import load_reviews, read_manifest
+from lmmrec.text.embed import load_embeddings
+
+ITEM_POS_WEIGHT = 0.5
+MIN_ALIGNED_SHARE = 0.5  # below this share of artifact pairs found in the dataset: wrong ids
+
+
+@dataclass
+class Profiles:
+    """Profiles of one split: sparse entity x phrase weights over a phrase vocabulary."""
+
+    phrases: list[str]
+    embeddings: np.ndarray  # [P, D] float32, L2-normalised
+    user_pos: sp.csr_matrix  # n_users x P
+    user_neg: sp.csr_matrix  # n_users x P
+    item: sp.csr_matrix  # n_items x P
+    review_user: np.ndarray  # per training review
+    review_item: np.ndarray
+    review_user_w: sp.csr_matrix  # n_reviews x P: each review's user-side phrases
+    review_item_w: sp.csr_matrix  # n_reviews x P: each review's item-side phrases
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dim(self) -> int:
+        return int(self.embeddings.shape[1])
+
+    def top_phrases(self, entity: str, index: int, k: int = 5) -> list[tuple[str, float]]:
+        m = self.user_pos if entity == "user" else self.item
+        row = m.getrow(index)
+        order = np.argsort(-row.data, kind="stable")[:k]
+        return [(self.phrases[row.indices[j]], float(row.data[j])) for j in order]
+
+    def summary(self, entity: str, index: int) -> str:
+        top = [p for p, _ in self.top_phrases(entity, index, 3)]
+        if not top:
+            return ""
+        joined = top[0] if len(top) == 1 else ", ".join(top[:-1]) + " and " + top[-1]
+        if entity == "user":
+            neg = self.user_neg.getrow(index)
+            bad = ""
+            if neg.nnz:
+                bad = f"; put off by {self.phrases[neg.indices[int(np.argmax(neg.data))]]}"
+            return f"Chooses items for {joined}{bad}."
+        return f"Valued for {joined}."
+
+
+def _weights(rows: Sequence[int], phrase_lists: Sequence[Sequence[str]], vocab: dict[str, int],
+             n_rows: int, weight: float = 1.0) -> sp.csr_matrix:
+    r, c = [], []
+    for row, phrases in zip(rows, phrase_lists, strict=True):
+        for p in phrases:
+            j = vocab.get(str(p))
+            if j is not None:
+                r.append(row)
+                c.append(j)
+    m = sp.csr_matrix((np.full(len(r), weight, dtype=np.float32), (r, c)),
+                      shape=(n_rows, len(vocab)))
+    m.sum_duplicates()
+    return m
+
+
+def _row_normalise(m: sp.csr_matrix) -> sp.csr_matrix:
+    s = np.asarray(m.sum(axis=1)).ravel()
+    inv = np.divide(1.0, s, out=np.zeros_like(s), where=s > 0)
+    return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m)
+
+
+def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
+    """Profiles of ``ds``'s split from ``artifact`` (training interactions only)."""
+    artifact = Path(artifact)
+    manifest = read_manifest(artifact)
+    if manifest.get("dataset") not in (None, ds.name):
+        raise DataError(f"artifact is for dataset {manifest.get('dataset')!r}, "
+                        f"not {ds.name!r}", path=artifact / "manifest.json", field="dataset")
+    reviews = load_reviews(artifact)
+    phrases, emb = load_embeddings(artifact)
+    known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
+                                                strict=True)}
+    uidx, iidx = ds.user_index, ds.item_index
+    aligned = sum(1 for u, i in known if u in uidx and i in iidx)
+    if known and aligned / len(known) < MIN_ALIGNED_SHARE:
+        raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs exist in "
+                        f"dataset {ds.name!r}: the artifact's ids do not match this dataset",
+                        path=artifact / "reviews.parquet", field="user_id/item_id")
+    allowed = training_pairs(ds)
+    keep = np.array([(str(u), str(i)) in allowed for u, i in
+                     zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
+    tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
+    vocab = {p: j for j, p in enumerate(phrases)}
+    users = np.array([uidx[str(u)] for u in tr["user_id"]], dtype=np.int64)
+    items = np.array([iidx[str(i)] for i in tr["item_id"]], dtype=np.int64)
+    n = len(tr)
+    rev = np.arange(n)
+    pos, neg, attr = tr["pos"].tolist(), tr["neg"].tolist(), tr["attr"].tolist()
+    review_user_w = _weights(rev, pos, vocab, n)
+    review_item_w = (_weights(rev, attr, vocab, n)
+                     + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
+    to_user = sp.csr_matrix((np.ones(n, np.float32), (users, rev)), shape=(ds.n_users, n))
+    to_item = sp.csr_matrix((np.ones(n, np.float32), (items, rev)), shape=(ds.n_items, n))
+    user_pos = _row_normalise((to_user @ review_user_w).tocsr())
+    user_neg = _row_normalise((to_user @ _weights(rev, neg, vocab, n)).tocsr())
+    item = _row_normalise((to_item @ review_item_w).tocsr())
+    stats = {
+        "train_reviews_used": int(n),
+        "reviews_excluded_not_train": int((~keep).sum()),
+        "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
+        "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
+        "n_phrases": len(phrases),
+    }
+    return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
+                    _row_normalise(review_user_w), _row_normalise(review_item_w), stats)
+
+
+def profile_frame(p: Profiles, ds: PreparedDataset, entity: str) -> pd.DataFrame:
+    """A readable table of profiles (raw id, top phrases with weights, summary)."""
+    n = ds.n_users if entity == "user" else ds.n_items
+    ids = ds.user_ids if entity == "user" else ds.item_ids
+    return pd.DataFrame({
+        "id": ids,
+        "phrases": [[f"{ph} ({w:.2f})" for ph, w in p.top_phrases(entity, i, 8)]
+                    for i in range(n)],
+        "summary": [p.summary(entity, i) for i in range(n)],
+    })

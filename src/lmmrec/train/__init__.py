@@ -1,0 +1,1 @@
+"""Training: run config, BPR sampler, checkpoints and the trainer loop."""

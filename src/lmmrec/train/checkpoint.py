@@ -1,0 +1,66 @@
+"""Atomic checkpoint files and restorable RNG state (plain types and tensors only, so
+`torch.load(weights_only=True)` can read them back)."""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+def atomic_write_bytes(path: Path, write) -> None:  # noqa: ANN001
+    """Call write(file) on a temp file in path's folder, then os.replace it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save(obj: Any, path: Path) -> None:
+    atomic_write_bytes(Path(path), lambda f: torch.save(obj, f))
+
+
+def load(path: Path, device: str | torch.device = "cpu") -> Any:
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(Path(path), lambda f: f.write(text.encode("utf-8")))
+
+
+def rng_state(sampler_rng: np.random.Generator) -> dict[str, Any]:
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    state = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": random.getstate(),
+        "sampler": sampler_rng.bit_generator.state,
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any], sampler_rng: np.random.Generator) -> None:
+    torch.set_rng_state(state["torch"].cpu())
+    n = state["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+                         n["has_gauss"], n["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    sampler_rng.bit_generator.state = state["sampler"]
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

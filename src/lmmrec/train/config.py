@@ -1,0 +1,122 @@
+"""The run configuration: what `lmmrec train` validates before any work starts.
+
+Layers: defaults < configs/backbones/<name>.yaml < --config FILE < --set key=value.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from lmmrec.config import Strict, load_config, packaged_config, read_yaml
+from lmmrec.errors import ConfigError
+
+# Methods `lmmrec train --method` accepts; the alignment stage adds its own.
+METHODS: list[str] = ["base"]
+
+
+class OptimConfig(Strict):
+    lr: float = Field(1e-3, gt=0)
+    reg_weight: float = Field(1e-6, ge=0)
+    # params: reg_weight * sum of squared parameters (RLMRec); batch: on the batch's layer-0
+    # embeddings, / (2 * batch size) (the LightGCN paper's code)
+    reg: Literal["params", "batch"] = "params"
+
+
+class TrainSection(Strict):
+    batch_size: int = Field(4096, ge=1)
+    max_epochs: int = Field(3000, ge=1)
+    eval_every: int = Field(3, ge=1)
+    patience: int = Field(5, ge=1)
+    seed: int = 2023
+    device: str = "auto"
+    threads: int | None = Field(None, ge=1)
+    progress: bool = True
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?|mps", v):
+            raise ValueError("must be auto, cpu, cuda, cuda:N or mps")
+        return v
+
+
+class EvalSection(Strict):
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
+    select: str = "recall@20"  # early stopping / best model criterion on validation
+    user_chunk: int = Field(2048, ge=1)
+    item_chunk: int | None = Field(None, ge=1)
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, v: list[int]) -> list[int]:
+        if any(k < 1 for k in v):
+            raise ValueError("every K must be >= 1")
+        return sorted(set(v))
+
+    @model_validator(mode="after")
+    def _select(self) -> EvalSection:
+        from lmmrec.eval.metrics import METRICS
+
+        name, _, k = self.select.partition("@")
+        if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
+            raise ValueError(f"select {self.select!r} must be one of METRIC@K with METRIC in "
+                             f"{', '.join(METRICS)} and K in {self.ks}")
+        return self
+
+
+class RunConfig(Strict):
+    data: str | None = None
+    method: str = "base"
+    motivations: str | None = None
+    backbone: dict[str, Any] = Field(default_factory=lambda: {"name": "lightgcn"})
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainSection = Field(default_factory=TrainSection)
+    eval: EvalSection = Field(default_factory=EvalSection)
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v not in METHODS:
+            raise ValueError(f"unknown method {v!r}; valid: {', '.join(METHODS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _backbone(self) -> RunConfig:
+        from lmmrec.backbones import backbone_config
+
+        if "name" not in self.backbone:
+            raise ValueError("backbone.name is required")
+        backbone_config(self.backbone["name"], self.backbone)  # raises ConfigError
+        return self
+
+
+def backbone_files() -> dict[str, Path]:
+    """Shipped backbone presets: configs/backbones/<preset>.yaml."""
+    folder = packaged_config("backbones")
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def resolve_config(backbone: str | None, files: list[str | Path] | None = None,
+                   overrides: list[str] | None = None,
+                   base: dict[str, Any] | None = None) -> RunConfig:
+    """Preset for `backbone` (a shipped YAML name or a registered backbone), then files,
+    then overrides."""
+    from lmmrec.backbones import REGISTRY
+
+    layers: list[str | Path] = []
+    if backbone is not None:
+        presets = backbone_files()
+        if backbone in presets:
+            layers.append(presets[backbone])
+        elif backbone in REGISTRY:
+            base = {**(base or {}), "backbone": {"name": backbone}}
+        else:
+            valid = sorted(set(presets) | set(REGISTRY))
+            raise ConfigError(f"unknown backbone {backbone!r}; valid: {', '.join(valid)}")
+    for f in files or []:
+        read_yaml(f)  # fail on a missing/invalid file before merging
+    return load_config(RunConfig, layers + list(files or []), overrides, base=base)

@@ -1,0 +1,266 @@
+"""The training loop, top to bottom: data, model, BPR epochs, validation with early
+stopping, checkpoints, then one test evaluation of the best weights.
+
+Loss = BPR + L2 + the backbone's `extra_losses` + optional `aux_losses` (an aligner's),
+all kept as a named dict. Anything with the Backbone interface can be trained, so an
+alignment wrapper is passed as `model`.
+
+Torchrun-ready: rank / world size / device come from RANK, WORLD_SIZE, LOCAL_RANK;
+sampling is sharded per rank and only rank 0 evaluates and writes. (DDP wrapping itself is
+not done yet.)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import ConfigError
+from lmmrec.train import checkpoint as ckpt
+from lmmrec.train.config import RunConfig
+from lmmrec.train.sampler import BPRSampler
+
+AuxLosses = Callable[[tuple, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+CHECKPOINT, BEST, CONFIG, LOG, METRICS = (
+    "checkpoint.pt", "best.pt", "config.json", "log.jsonl", "metrics.json")
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        env = os.environ
+        return cls(int(env.get("RANK", 0)), int(env.get("WORLD_SIZE", 1)),
+                   int(env.get("LOCAL_RANK", 0)))
+
+
+def pick_device(name: str, local_rank: int = 0) -> torch.device:
+    if name == "auto":
+        name = f"cuda:{local_rank}" if torch.cuda.is_available() else "cpu"
+    elif name == "cuda":
+        name = f"cuda:{local_rank}"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device={name} but CUDA is not available")
+    return torch.device(name)
+
+
+def load_dataset(cfg: RunConfig) -> PreparedDataset:
+    """The prepared dataset named by cfg.data, checked against the eval settings."""
+    if not cfg.data:
+        raise ConfigError("no dataset: pass --data DIR (a prepared dataset folder)")
+    ds = PreparedDataset.load(cfg.data)
+    if max(cfg.eval.ks) > ds.n_items:
+        raise ConfigError(f"eval.ks: K={max(cfg.eval.ks)} is larger than the catalogue "
+                          f"({ds.n_items} items)")
+    return ds
+
+
+def build_model(cfg: RunConfig, ds: PreparedDataset) -> torch.nn.Module:
+    from lmmrec.backbones import build_backbone
+
+    return build_backbone(cfg.backbone["name"], ds.n_users, ds.n_items, ds.train, cfg.backbone)
+
+
+def loss_terms(model: Any, batch: tuple, user_emb: torch.Tensor, item_emb: torch.Tensor,
+               cfg: RunConfig, aux_losses: AuxLosses | None = None) -> dict[str, torch.Tensor]:
+    """Every named loss term of one batch; the training loss is their sum."""
+    users, pos, neg = batch
+    u = user_emb[users]
+    margin = (u * item_emb[neg]).sum(-1) - (u * item_emb[pos]).sum(-1)
+    losses = {"bpr": torch.nn.functional.softplus(margin).mean()}
+    if cfg.optim.reg_weight > 0:
+        if cfg.optim.reg == "params":
+            l2 = sum(p.square().sum() for p in model.parameters() if p.requires_grad)
+        else:
+            l2 = sum(e.square().sum() for e in model.ego_embeddings(batch)) / (2 * len(users))
+        losses["l2"] = cfg.optim.reg_weight * l2
+    losses.update(model.extra_losses(batch, user_emb, item_emb))
+    if aux_losses is not None:
+        losses.update(aux_losses(batch, user_emb, item_emb))
+    return losses
+
+
+def evaluate_model(model: Any, ds: PreparedDataset, split: str, cfg: RunConfig
+                   ) -> dict[str, float]:
+    """Full-ranking metrics of `split` (val or test), training items masked."""
+    from lmmrec.eval.ranking import evaluate
+
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        user_emb, item_emb = model(None)
+        out = evaluate(user_emb, item_emb, ds.train, getattr(ds, split), cfg.eval.ks,
+                       cfg.eval.user_chunk, cfg.eval.item_chunk)
+    model.train(was_training)
+    return out
+
+
+def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
+        model: torch.nn.Module | None = None, aux_losses: AuxLosses | None = None,
+        stop_after_epochs: int | None = None) -> dict[str, Any]:
+    """Train, early-stop on validation, test the best weights; returns metrics.json's content.
+
+    `stop_after_epochs` returns right after that epoch's checkpoint (simulates a kill).
+    """
+    out = Path(out_dir)
+    dist = Dist.from_env()
+    device = pick_device(cfg.train.device, dist.local_rank)
+    main = dist.rank == 0
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    if resume and not (out / CHECKPOINT).exists():
+        raise ConfigError(f"--resume: no {CHECKPOINT} in {out}")
+    ds = load_dataset(cfg)
+
+    # -- seeds, model, optimiser, sampler ----------------------------------------------------
+    seed = cfg.train.seed
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    model = (model if model is not None else build_model(cfg, ds)).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    sampler = BPRSampler(ds.train, np.random.default_rng(seed), dist.rank, dist.world_size)
+    state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1,
+                             "best_val": {}, "bad_checks": 0, "epoch_seconds": []}
+    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    if resume:
+        saved = ckpt.load(out / CHECKPOINT, device)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optim"])
+        ckpt.set_rng_state(saved["rng"], sampler.rng)
+        state, best_weights = saved["state"], saved["best_weights"]
+        _truncate_log(out / LOG, state["epoch"])
+    elif main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LOG).unlink(missing_ok=True)
+    if main:
+        ckpt.write_text(out / CONFIG, json.dumps(cfg.model_dump(), indent=2) + "\n")
+
+    select = cfg.eval.select
+    progress = _progress(cfg.train.progress and main)
+    task = progress.add_task("train", total=cfg.train.max_epochs, completed=state["epoch"])
+    with progress:
+        for epoch in range(state["epoch"], cfg.train.max_epochs):
+            # -- one epoch of BPR --------------------------------------------------------------
+            t0 = time.perf_counter()
+            model.train()
+            model.on_epoch_start(epoch)
+            users, pos, neg = (torch.from_numpy(a).to(device) for a in sampler.epoch())
+            sums: dict[str, torch.Tensor] = {}
+            n_batches = 0
+            for start in range(0, len(users), cfg.train.batch_size):
+                end = start + cfg.train.batch_size
+                batch = (users[start:end], pos[start:end], neg[start:end])
+                user_emb, item_emb = model(None)
+                losses = loss_terms(model, batch, user_emb, item_emb, cfg, aux_losses)
+                loss = sum(losses.values())
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                for k, v in losses.items():
+                    sums[k] = sums.get(k, 0.0) + v.detach()
+                n_batches += 1
+            epoch_loss = {k: float(v) / max(n_batches, 1) for k, v in sums.items()}
+            epoch_loss["total"] = sum(epoch_loss.values())
+            state["epoch_seconds"].append(time.perf_counter() - t0)
+            state["epoch"] = epoch + 1
+            if not all(math.isfinite(v) for v in epoch_loss.values()):
+                raise FloatingPointError(f"epoch {epoch + 1}: non-finite loss {epoch_loss}")
+            if main:
+                _log(out, {"epoch": epoch + 1, "loss": epoch_loss,
+                           "seconds": state["epoch_seconds"][-1]})
+            progress.update(task, advance=1, description=f"loss {epoch_loss['total']:.4f}")
+
+            # -- validation, early stopping, checkpoint ----------------------------------------
+            last = epoch + 1 == cfg.train.max_epochs
+            if (epoch + 1) % cfg.train.eval_every and not last:
+                continue
+            stop = False
+            if main:
+                val = evaluate_model(model, ds, "val", cfg)
+                if val[select] > state["best_score"]:
+                    state.update(best_score=val[select], best_epoch=epoch + 1, best_val=val,
+                                 bad_checks=0)
+                    best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                else:
+                    state["bad_checks"] += 1
+                stop = state["bad_checks"] >= cfg.train.patience
+                _log(out, {"epoch": epoch + 1, "val": val, "best_epoch": state["best_epoch"]})
+                progress.update(task, description=f"loss {epoch_loss['total']:.4f} "
+                                f"val {select} {val[select]:.4f} (best {state['best_score']:.4f})")
+                ckpt.save({"model": model.state_dict(), "optim": optimizer.state_dict(),
+                           "rng": ckpt.rng_state(sampler.rng), "state": state,
+                           "best_weights": best_weights, "config": cfg.model_dump()},
+                          out / CHECKPOINT)
+            if stop_after_epochs is not None and epoch + 1 >= stop_after_epochs:
+                return {"stopped_after": epoch + 1}
+            if stop:
+                break
+
+    # -- the best weights, tested once -----------------------------------------------------------
+    if not main:
+        return {}
+    model.load_state_dict(best_weights)
+    ckpt.save({"model": best_weights, "config": cfg.model_dump(),
+               "best_epoch": state["best_epoch"]}, out / BEST)
+    t0 = time.perf_counter()
+    test = evaluate_model(model, ds, "test", cfg)
+    result = {"test": test, "val": state["best_val"], "best_epoch": state["best_epoch"],
+              "epochs": state["epoch"],
+              "seconds_per_epoch": float(np.mean(state["epoch_seconds"])),
+              "test_eval_seconds": time.perf_counter() - t0,
+              "backbone": cfg.backbone["name"], "method": cfg.method, "data": cfg.data}
+    ckpt.write_text(out / METRICS, json.dumps(result, indent=2) + "\n")
+    _log(out, {"epoch": state["epoch"], "test": test})
+    return result
+
+
+def _log(out: Path, record: dict[str, Any]) -> None:
+    with open(out / LOG, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, epoch: int) -> None:
+    """Drop log lines past the checkpoint being resumed, so the log reads as one run."""
+    if not path.exists():
+        return
+    lines = path.read_text(encoding="utf-8").splitlines()
+    kept = [ln for ln in lines if ln.strip() and "test" not in json.loads(ln)
+            and json.loads(ln).get("epoch", 0) <= epoch]
+    ckpt.write_text(path, "".join(ln + "\n" for ln in kept))
+
+
+def _progress(enabled: bool):  # noqa: ANN202
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
+                    TextColumn("{task.description}"), TimeElapsedColumn(), disable=not enabled)
+
+
+def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
+    """Reload a run's best weights and dataset (from its stored config) and re-evaluate."""
+    run = Path(run_dir)
+    if not (run / BEST).exists():
+        raise ConfigError(f"{run}: no {BEST} (was the run finished?)")
+    cfg = RunConfig.model_validate(json.loads((run / CONFIG).read_text(encoding="utf-8")))
+    device = pick_device(cfg.train.device)
+    ds = load_dataset(cfg)
+    model = build_model(cfg, ds).to(device)
+    model.load_state_dict(ckpt.load(run / BEST, device)["model"])
+    return evaluate_model(model, ds, split, cfg)

@@ -1,0 +1,79 @@
+"""Helpers for data tests: run the CLI in-process, cut small fixtures from the real files."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):
+    """Run `lmmrec ARGS` through main() (which maps LmmrecError to exit code 2)."""
+    from lmmrec.cli.main import main
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
+def head_lines(src: Path, n: int) -> list[bytes]:
+    """First ``n`` lines (bytes, with newline) of a gzipped real file."""
+    out = []
+    with gzip.open(src, "rb") as f:
+        for line in f:
+            out.append(line)
+            if len(out) >= n:
+                break
+    return out
+
+
+def write_gz(path: Path, lines: list[bytes]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wb") as f:
+        f.writelines(lines)
+    return path
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir())}
+
+
+def leftovers(parent: Path) -> list[str]:
+    """Temporary folders a failed prepare may not leave behind."""
+    return [n for n in os.listdir(parent) if ".tmp-" in n or ".old-" in n]
+
+
+@pytest.fixture(scope="session")
+def prepared(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """Prepared real datasets with their default settings, built once per session."""
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.data.pipeline import prepare_to
+
+    cache: dict[str, PreparedDataset] = {}
+
+    def get(sub: str) -> PreparedDataset:
+        if sub not in cache:
+            out = tmp_path_factory.mktemp("prepared") / sub.replace("/", "-")
+            prepare_to(str(data_dir / sub), out)
+            cache[sub] = PreparedDataset.load(out)
+        return cache[sub]
+
+    return get
