@@ -8,6 +8,7 @@ pattern is symmetric), so dropout masks stay exact and no transpose is ever buil
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +41,9 @@ def normalize_sym(adj: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def _csr(crow: torch.Tensor, col: torch.Tensor, vals: torch.Tensor, n: int) -> torch.Tensor:
-    return torch.sparse_csr_tensor(crow, col, vals, size=(n, n), check_invariants=False)
+    with warnings.catch_warnings():  # "CSR support is in beta"; it works for what we use
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(crow, col, vals, size=(n, n), check_invariants=False)
 
 
 @dataclass

@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from lmmrec.errors import ConfigError, LmmrecError
+
 extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
                           invoke_without_command=True)
 
@@ -43,7 +45,8 @@ def extract_cmd(
     if ctx.invoked_subcommand is not None:
         return
     if data is None or store is None:
-        raise typer.BadParameter("--data and --store are required")
+        # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
+        raise ConfigError("--data and --store are required")
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import job
     from lmmrec.llm.prompts import PROMPT_VERSION
@@ -53,8 +56,8 @@ def extract_cmd(
     ds = PreparedDataset.load(data)
     inputs = job.review_inputs(ds)
     sh = job.parse_shard(shard)
-    if dry_run:
-        with Store(store) as st:
+    if dry_run:  # reads the store if there is one; never creates it
+        with Store(store if store.exists() else ":memory:") as st:
             p = job.plan(inputs, st, sh, limit, retry_failed)
             avg = _avg_output_tokens(st)
         est = p.estimate(price_prompt, price_output, avg)
@@ -73,6 +76,17 @@ def _avg_output_tokens(st) -> float:
 
 
 def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> None:
+    from lmmrec.llm.backends import make_backend
+
+    backend = make_backend(cfg)
+    try:
+        _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, version)
+    finally:
+        backend.close()
+
+
+def _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, version) -> None:
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -83,10 +97,8 @@ def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> Non
     )
 
     from lmmrec.llm import job
-    from lmmrec.llm.backends import make_backend
     from lmmrec.llm.store import Store
 
-    backend = make_backend(cfg)
     with Store(store_path, backend.model_id, version) as st:
         p = job.plan(inputs, st, sh, limit, retry_failed)
         typer.echo(f"{name}: {p.n_total} reviews, {p.n_done} done, {p.n_failed} failed, "
@@ -94,7 +106,8 @@ def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> Non
         stats = {"ok": 0, "failed": 0, "tokens": 0}
         with Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]} tok/s  failed {task.fields[failed]}"),
-                      TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
+                      TimeElapsedColumn(), TimeRemainingColumn(), transient=False,
+                      console=Console(stderr=True)) as bar:  # stdout: the JSON summary only
             task = bar.add_task("extract", total=len(p.todo), rate="-", failed=0)
             start = time.perf_counter()
 
@@ -106,7 +119,6 @@ def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> Non
 
             summary = job.run(backend, st, p, on_result=tick)
         typer.echo(json.dumps({"run": summary.as_dict(), "store": st.counts()}, indent=2))
-    backend.close()
 
 
 @extract_app.command("stats")
@@ -119,7 +131,7 @@ def stats_cmd(
     from lmmrec.llm.store import Store
 
     if not store.exists():
-        raise typer.BadParameter(f"{store}: store not found")
+        raise LmmrecError(f"{store}: store not found")
     with Store(store) as st:
         out = {**st.meta(), **st.counts()}
         out["pending"] = None
@@ -151,9 +163,9 @@ def merge_cmd(
 def export_cmd(
     store: Annotated[Path, typer.Option(help="SQLite store")],
     out: Annotated[Path, typer.Option(help="artifact folder")],
-    data: Annotated[Path | None, typer.Option(help="prepared dataset (for coverage)")] = None,
+    data: Annotated[Path, typer.Option(help="prepared dataset the store was extracted from")],
 ) -> None:
-    """Write the motivation artifact (Parquet + manifest) from a store."""
+    """Write the motivation artifact (Parquet + manifest) of DATA's reviews from a store."""
     from lmmrec.text.artifact import export_artifact
 
     manifest = export_artifact(store, out, data)

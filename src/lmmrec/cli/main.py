@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "lmmrec.cli.train",
     "lmmrec.cli.extract",
     "lmmrec.cli.demo",
+    "lmmrec.cli.experiment",
 ]
 
 
@@ -36,16 +37,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit:
         raise
-    except Exception as e:  # click's own usage errors arrive here in non-standalone mode
+    except Exception as e:  # usage errors arrive here in non-standalone mode
         import click
+        from typer import _click as typer_click  # typer vendors its own click
 
-        if isinstance(e, click.ClickException):
+        if isinstance(e, click.ClickException | typer_click.exceptions.ClickException):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
+        if isinstance(e, click.exceptions.Abort) or type(e).__name__ == "Abort":
             sys.exit(130)
         raise
-
 
 if __name__ == "__main__":
     main()

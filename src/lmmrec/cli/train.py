@@ -1,9 +1,79 @@
-"""CLI commands: train (filled in by its owner)."""
+"""CLI commands: `lmmrec train` and `lmmrec evaluate`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
+
+from lmmrec.errors import ConfigError
+
+
+def train(
+    out: Path = typer.Option(..., "--out", help="Run folder (checkpoints, log.jsonl, metrics)."),
+    backbone: str | None = typer.Option(None, "--backbone",
+                                        help="Backbone or preset (configs/backbones/*.yaml)."),
+    data: Path | None = typer.Option(None, "--data", help="Prepared dataset folder."),
+    config: list[Path] = typer.Option([], "--config", help="Extra YAML config layer(s)."),
+    sets: list[str] = typer.Option([], "--set", help="Override any key: a.b=value."),
+    method: str = typer.Option("base", "--method", help="Training method (base)."),
+    motivations: Path | None = typer.Option(None, "--motivations",
+                                            help="Motivation artifact folder (aligned methods)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+) -> None:
+    """Train a backbone: BPR, early stopping on validation Recall@20, then one test pass."""
+    from lmmrec.train.config import RunConfig, resolve_config
+    from lmmrec.train.trainer import CONFIG, fit
+
+    if resume:
+        stored = out / CONFIG
+        if not stored.exists():
+            raise ConfigError(f"--resume: {stored} not found")
+        if backbone or data or config or sets or motivations:
+            typer.secho("note: --resume uses the run's stored config; other options ignored",
+                        err=True)
+        cfg = RunConfig.model_validate(json.loads(stored.read_text(encoding="utf-8")))
+    else:
+        if backbone is None:
+            raise ConfigError("--backbone is required (unless --resume)")
+        base = {"method": method}
+        if data is not None:
+            base["data"] = str(data.resolve())
+        if motivations is not None:
+            base["motivations"] = str(motivations.resolve())
+        cfg = resolve_config(backbone, config, sets, base=base)
+    result = fit(cfg, out, resume=resume)
+    _print_metrics(result.get("test", {}), f"test (best epoch {result.get('best_epoch')})")
+
+
+def evaluate(run_dir: Path = typer.Argument(..., help="A finished run folder."),
+             split: str = typer.Option("test", "--split", help="test or val.")) -> None:
+    """Reload a run's best weights and recompute its metrics."""
+    from lmmrec.train.trainer import evaluate_run
+
+    if split not in ("test", "val"):
+        raise ConfigError(f"--split must be test or val, got {split!r}")
+    _print_metrics(evaluate_run(run_dir, split), split)
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    for k in sorted({int(key.split("@")[1]) for key in metrics if "@" in key}):
+        table.add_column(f"@{k}", justify="right")
+    names = list(dict.fromkeys(key.split("@")[0] for key in metrics if "@" in key))
+    ks = sorted({int(key.split("@")[1]) for key in metrics if "@" in key})
+    for name in names:
+        table.add_row(name, *(f"{metrics.get(f'{name}@{k}', float('nan')):.4f}" for k in ks))
+    Console().print(table)
+    typer.echo(json.dumps(metrics))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the main app."""
+    app.command("train")(train)
+    app.command("evaluate")(evaluate)

@@ -81,10 +81,12 @@ def _usage(out: dict[str, Any]) -> tuple[int, int, int]:
 
 def _first_choice(out: dict[str, Any]) -> tuple[str, str]:
     choices = out.get("choices") or []
-    if not choices:
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise TransientError(f"answer without choices: {str(out)[:200]}")
     ch = choices[0]
-    return (ch.get("message") or {}).get("content") or "", ch.get("finish_reason") or "stop"
+    msg = ch.get("message") or {}
+    content = msg.get("content") if isinstance(msg, dict) else None
+    return (content if isinstance(content, str) else ""), str(ch.get("finish_reason") or "stop")
 
 
 class LocalBackend:
@@ -117,7 +119,10 @@ class LocalBackend:
         out = self._server.handle_chat_completions(request)
         if "error" in out:
             raise BackendError(str(out["error"])[:500])
-        text, finish = _first_choice(out)
+        try:
+            text, finish = _first_choice(out)
+        except TransientError as e:  # no retry in-process: the same call would fail again
+            raise BackendError(str(e)) from e
         pt, ot, ct = _usage(out)
         return Completion(text, pt, ot, ct, time.perf_counter() - t0, finish)
 
@@ -163,7 +168,15 @@ class OpenAIBackend:
             if status == 429 or status >= 500:
                 raise TransientError(f"HTTP {status}", _retry_after(e.response)) from e
             raise BackendError(f"HTTP {status}: {str(e)[:300]}") from e
-        d = out.model_dump()
+        except openai.APIResponseValidationError as e:
+            raise TransientError(f"malformed response: {str(e)[:200]}") from e
+        except openai.APIError as e:
+            raise BackendError(f"{type(e).__name__}: {str(e)[:300]}") from e
+        except ValueError as e:  # a 200 whose body is not JSON (a proxy's error page, ...)
+            raise TransientError(f"response body is not JSON: {str(e)[:200]}") from e
+        if not isinstance(out, openai.BaseModel):  # the client returns raw text for non-JSON
+            raise TransientError(f"response body is not JSON: {str(out)[:200]}")
+        d = out.model_dump(warnings=False)
         text, finish = _first_choice(d)
         pt, ot, ct = _usage(d)
         return Completion(text, pt, ot, ct, time.perf_counter() - t0, finish)
@@ -178,8 +191,8 @@ class OpenAIBackend:
                 with self._lock:
                     jitter = self._rng.uniform(0, 0.25)
                 wait = min(self.cfg.backoff_max_s, self.cfg.backoff_base_s * 2 ** attempt)
-                if e.retry_after is not None:
-                    wait = max(wait, e.retry_after)
+                if e.retry_after is not None:  # honoured, up to backoff_max_s
+                    wait = max(wait, min(e.retry_after, self.cfg.backoff_max_s))
                 time.sleep(wait * (1 + jitter))
         raise AssertionError("unreachable")
 

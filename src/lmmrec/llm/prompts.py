@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -25,10 +26,14 @@ def system_prompt(version: str = PROMPT_VERSION) -> str:
         encoding="utf-8")
 
 
+# Any spelling of a fence tag: <review>, </review>, </ REVIEW >, <Review/>, ...
+_FENCE_TAG = re.compile(r"<\s*(/?)\s*review\s*(/?)\s*>", re.IGNORECASE)
+
+
 def fence(text: str, cap: int) -> str:
     """Neutralise the fence markers inside untrusted text and cap its length."""
     text = " ".join(str(text).split())
-    text = text.replace("<review>", "(review)").replace("</review>", "(/review)")
+    text = _FENCE_TAG.sub(lambda m: f"({m.group(1) or m.group(2)}review)", text)
     if len(text) > cap:
         text = text[:cap].rsplit(" ", 1)[0] + " ..."
     return text

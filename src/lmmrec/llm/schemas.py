@@ -17,7 +17,9 @@ _ALLOWED = re.compile(r"^[a-z0-9][a-z0-9 '&+/\-.,]*$")
 # Phrases that echo an injected instruction instead of describing a purchase.
 _INSTRUCTION_WORDS = re.compile(
     r"\b(ignore|instruction|instructions|prompt|system|assistant|jailbreak|disregard|"
-    r"override|api key|password|http|www)\b")
+    r"override|api key|password|http|https|www)\b")
+# Web addresses: a scheme, or a dotted host name such as evil.com (not "2.5 oz").
+_URLISH = re.compile(r"://|[a-z]\.[a-z]{2,}")
 
 
 def normalise_phrase(raw: str) -> str | None:
@@ -25,7 +27,7 @@ def normalise_phrase(raw: str) -> str | None:
     text = " ".join(str(raw).lower().strip().strip(".,;:!\"'").split())
     if not text or len(text) > MAX_PHRASE_CHARS:
         return None
-    if not _ALLOWED.match(text) or _INSTRUCTION_WORDS.search(text):
+    if not _ALLOWED.match(text) or _INSTRUCTION_WORDS.search(text) or _URLISH.search(text):
         return None
     if not MIN_WORDS <= len(text.split()) <= MAX_WORDS:
         return None
@@ -54,7 +56,12 @@ class ReviewMotivations(BaseModel):
     @field_validator("why", mode="before")
     @classmethod
     def _why(cls, v: Any) -> str:
-        return " ".join(str(v).split())[:200]
+        """Free text, so kept only when it does not echo instructions, links or markup."""
+        text = " ".join(str(v).split())[:200]
+        low = text.lower()
+        if _INSTRUCTION_WORDS.search(low) or _URLISH.search(low) or "<" in low or ">" in low:
+            return ""
+        return text
 
     @field_validator("pos", "attr", mode="before")
     @classmethod

@@ -84,7 +84,11 @@ class Store:
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(SCHEMA)
         if model_id is not None and prompt_version is not None:
-            self._bind(model_id, prompt_version)
+            try:
+                self._bind(model_id, prompt_version)
+            except BaseException:
+                self.db.close()
+                raise
 
     def _bind(self, model_id: str, prompt_version: str) -> None:
         meta = self.meta()

@@ -31,61 +31,65 @@ REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "n
                   "error"]
 
 
-def _records_frame(store_path: Path) -> tuple[pd.DataFrame, dict[str, str]]:
+def _records_frame(store_path: Path, inputs: list[Any]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per review input that has a result. Results are looked up by input hash, so
+    two interactions with the same review text both get the one extraction; parsed results
+    are validated again with today's phrase rules."""
+    from lmmrec.llm.schemas import ReviewMotivations
     from lmmrec.llm.store import Store
 
     with Store(store_path) as st:
         meta = st.meta()
-        rows = []
-        for r in st.records():
-            p = r.parsed or {}
-            rows.append({"input_hash": r.input_hash, "user_id": r.user_id,
-                         "item_id": r.item_id, "status": r.status, "why": p.get("why", ""),
-                         "pos": p.get("pos", []), "neg": p.get("neg", []),
-                         "attr": p.get("attr", []), "prompt_tokens": r.prompt_tokens,
-                         "output_tokens": r.output_tokens, "cached_tokens": r.cached_tokens,
-                         "latency_s": r.latency_s, "attempts": r.attempts,
-                         "error": r.error or ""})
+        by_hash = {r.input_hash: r for r in st.records()}
+    rows = []
+    for inp in inputs:
+        h = inp.input_hash()
+        r = by_hash.get(h)
+        if r is None:
+            continue
+        p = ReviewMotivations.model_validate(r.parsed).model_dump() if r.parsed else {}
+        rows.append({"input_hash": h, "user_id": inp.user_id, "item_id": inp.item_id,
+                     "status": r.status, "why": p.get("why", ""), "pos": p.get("pos", []),
+                     "neg": p.get("neg", []), "attr": p.get("attr", []),
+                     "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
+                     "cached_tokens": r.cached_tokens, "latency_s": r.latency_s,
+                     "attempts": r.attempts, "error": r.error or ""})
     df = pd.DataFrame(rows, columns=REVIEW_COLUMNS)
     return df, meta
 
 
 def export_artifact(store_path: str | Path, out: str | Path,
-                    data: str | Path | None = None) -> dict[str, Any]:
-    """Write the artifact of ``store_path`` into ``out`` atomically; returns the manifest."""
+                    data: str | Path) -> dict[str, Any]:
+    """Write the artifact of ``store_path`` for dataset ``data`` into ``out`` atomically."""
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm.job import review_inputs
+
     store_path, out = Path(store_path), Path(out)
     if not store_path.exists():
         raise DataError("store not found", path=store_path)
-    df, meta = _records_frame(store_path)
+    ds = PreparedDataset.load(data)
+    inputs = review_inputs(ds)
+    df, meta = _records_frame(store_path, inputs)
     ok = int((df["status"] == "ok").sum())
     failed = int((df["status"] == "failed").sum())
-    counts: dict[str, Any] = {"extracted": ok, "failed": failed}
+    counts: dict[str, Any] = {
+        "reviews_total": len(inputs), "extracted": ok, "failed": failed,
+        "pending": len(inputs) - ok - failed, "complete": ok + failed == len(inputs),
+        "failure_rate": round(failed / max(1, ok + failed), 4)}
+    split_of = {(str(u), str(i)): s for u, i, s in zip(
+        ds.users["raw_id"].astype(str).to_numpy()[ds.interactions["user"].to_numpy()],
+        ds.items["raw_id"].astype(str).to_numpy()[ds.interactions["item"].to_numpy()],
+        ds.interactions["split"], strict=True)}
+    have = set(zip(df.loc[df["status"] == "ok", "user_id"],
+                   df.loc[df["status"] == "ok", "item_id"], strict=True))
     coverage: dict[str, Any] = {}
-    dataset_name = None
-    if data is not None:
-        from lmmrec.data.dataset import PreparedDataset
-        from lmmrec.llm.job import review_inputs
-
-        ds = PreparedDataset.load(data)
-        dataset_name = ds.name
-        inputs = review_inputs(ds)
-        done = set(df["input_hash"])
-        counts["reviews_total"] = len(inputs)
-        counts["pending"] = sum(1 for i in inputs if i.input_hash() not in done)
-        counts["complete"] = counts["pending"] == 0
-        counts["failure_rate"] = round(failed / max(1, ok + failed), 4)
-        split_of = {(str(u), str(i)): s for u, i, s in zip(
-            ds.users["raw_id"].astype(str).to_numpy()[ds.interactions["user"].to_numpy()],
-            ds.items["raw_id"].astype(str).to_numpy()[ds.interactions["item"].to_numpy()],
-            ds.interactions["split"], strict=True)}
-        have = {(u, i) for u, i in zip(df["user_id"], df["item_id"], strict=True)}
-        for split in ("train", "val", "test"):
-            keys = [k for k, s in split_of.items() if s == split]
-            coverage[split] = {"reviews": len(keys), "extracted": sum(k in have for k in keys)}
-        coverage["split_of"] = ds.manifest.get("split", {})
+    for split in ("train", "val", "test"):
+        keys = [k for k, s in split_of.items() if s == split]
+        coverage[split] = {"interactions": len(keys), "extracted": sum(k in have for k in keys)}
+    coverage["split_of"] = ds.manifest.get("split", {})
     manifest = {
         "format": FORMAT,
-        "dataset": dataset_name,
+        "dataset": ds.name,
         "model_id": meta.get("model_id"),
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,

@@ -14,8 +14,8 @@ from pydantic import Field, field_validator, model_validator
 from lmmrec.config import Strict, load_config, packaged_config, read_yaml
 from lmmrec.errors import ConfigError
 
-# Methods `lmmrec train --method` accepts; the alignment stage adds its own.
-METHODS: list[str] = ["base"]
+# Methods `lmmrec train --method` accepts: the plain backbone or the aligned wrapper.
+METHODS: list[str] = ["base", "lmmrec", "rlmrec-con", "rlmrec-gen"]
 
 
 class OptimConfig(Strict):
@@ -72,6 +72,7 @@ class RunConfig(Strict):
     data: str | None = None
     method: str = "base"
     motivations: str | None = None
+    align: dict[str, Any] = Field(default_factory=dict)  # the method's aligner settings
     backbone: dict[str, Any] = Field(default_factory=lambda: {"name": "lightgcn"})
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainSection = Field(default_factory=TrainSection)
@@ -83,6 +84,20 @@ class RunConfig(Strict):
         if v not in METHODS:
             raise ValueError(f"unknown method {v!r}; valid: {', '.join(METHODS)}")
         return v
+
+    @model_validator(mode="after")
+    def _align(self) -> RunConfig:
+        from lmmrec.align.build import aligner_config
+
+        if self.method == "base":
+            if self.align:
+                raise ValueError("align settings given but method is 'base'")
+        else:
+            aligner_config(self.method, self.align)  # raises ConfigError naming the key
+            if not self.motivations:
+                raise ValueError(f"method {self.method!r} needs motivations "
+                                 "(--motivations ARTIFACT_DIR)")
+        return self
 
     @model_validator(mode="after")
     def _backbone(self) -> RunConfig:

@@ -71,9 +71,13 @@ def load_dataset(cfg: RunConfig) -> PreparedDataset:
 
 
 def build_model(cfg: RunConfig, ds: PreparedDataset) -> torch.nn.Module:
+    """The backbone, wrapped with the method's aligner unless the method is 'base'."""
+    from lmmrec.align.build import wrap
     from lmmrec.backbones import build_backbone
 
-    return build_backbone(cfg.backbone["name"], ds.n_users, ds.n_items, ds.train, cfg.backbone)
+    backbone = build_backbone(cfg.backbone["name"], ds.n_users, ds.n_items, ds.train,
+                              cfg.backbone)
+    return wrap(backbone, cfg.method, cfg.align, ds, cfg.motivations)
 
 
 def loss_terms(model: Any, batch: tuple, user_emb: torch.Tensor, item_emb: torch.Tensor,

@@ -1,0 +1,299 @@
+"""Aligners: what the wrapper adds to a backbone. Each sees only the backbone's user and
+item embeddings (and, for the EMA teacher, a frozen copy of the backbone), never its
+internals, so every backbone gets them unchanged.
+
+- LMMRec: dual encoder + MCS (cross-modal InfoNCE and review-level coordination) + ITCM
+  (EMA teacher, soft correspondence targets, two-way KL) + motivation prototypes.
+- RLMRec-Con: MLP(profile) ↔ CF embedding InfoNCE against all profiles (Ren et al. 2024).
+- RLMRec-Gen: reconstruct the profile embedding from masked entities' CF embeddings.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+from torch import nn
+
+from lmmrec.align.encoders import PrototypeEncoder, TextEncoder, mlp
+from lmmrec.align.inputs import TextInputs, sample_review_pairs
+from lmmrec.align.losses import correspondence_kl, ema_update, info_nce, soft_targets
+from lmmrec.config import Strict
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+class LMMRecConfig(Strict):
+    text_input: Literal["phrases", "summary"] = "phrases"  # summary: the no-CoT ablation
+    pooling: Literal["mean", "attention"] = "mean"
+    hidden: int | None = Field(None, ge=1)
+    sample: int = Field(1024, ge=2)  # entities per type and step that the alignment sees
+    mcs: bool = True
+    mcs_weight: float = Field(0.05, ge=0)
+    mcs_temp: float = Field(0.2, gt=0)
+    coordination: bool = True
+    coord_weight: float = Field(0.01, ge=0)
+    coord_temp: float = Field(0.2, gt=0)
+    itcm: bool = True
+    itcm_weight: float = Field(0.05, ge=0)
+    itcm_temp: float = Field(0.2, gt=0)
+    momentum: float = Field(0.995, ge=0, le=1)
+    onehot_mix: float = Field(0.4, ge=0, le=1)
+    teacher_backbone: bool = True  # EMA copy of the backbone too (costs one forward a step)
+    prototypes: bool = True
+    n_prototypes: int = Field(32, ge=1)
+    proto_temp: float = Field(0.2, gt=0)
+    proto_residual: bool = True
+    fusion: float = Field(0.0, ge=0)  # text-side weight added to scores at evaluation
+    cold_start: bool = True
+
+
+class RLMRecConConfig(Strict):
+    weight: float = Field(0.01, ge=0)
+    temp: float = Field(0.2, gt=0)
+    text_input: Literal["phrases", "summary"] = "summary"
+
+
+class RLMRecGenConfig(Strict):
+    weight: float = Field(0.01, ge=0)
+    temp: float = Field(0.2, gt=0)
+    mask_ratio: float = Field(0.1, gt=0, le=1)
+    text_input: Literal["phrases", "summary"] = "summary"
+
+
+def _unique(x: torch.Tensor, limit: int) -> torch.Tensor:
+    u = torch.unique(x)
+    if len(u) > limit:  # torch's seeded RNG: resumable
+        u = u[torch.randperm(len(u), device=u.device)[:limit]]
+    return u
+
+
+def _entity_vectors(inputs: TextInputs, pooled: str) -> tuple[torch.Tensor, torch.Tensor]:
+    if pooled == "summary":
+        if inputs.summary_user is None or inputs.summary_item is None:
+            raise ValueError("text_input 'summary' needs profile-summary embeddings")
+        return inputs.summary_user, inputs.summary_item
+    enc = TextEncoder(inputs.text_dim, 1)
+    with torch.no_grad():
+        return enc.pool(inputs.user_rows, inputs.phrases), enc.pool(inputs.item_rows,
+                                                                     inputs.phrases)
+
+
+class Aligner(nn.Module):
+    """Base: alignment losses for a batch, and the embeddings used to score."""
+
+    def __init__(self, inputs: TextInputs, dim: int) -> None:
+        super().__init__()
+        self.inputs, self.dim = inputs, dim
+
+    def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
+               backbone: nn.Module) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text-side vectors of every user and item in the backbone's space."""
+        raise NotImplementedError
+
+    def score_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        return user_emb, item_emb
+
+    def _apply(self, fn, recurse=True):  # noqa: ANN001
+        out = super()._apply(fn, recurse)
+        self.inputs = self.inputs.to(fn(torch.zeros(1)).device)
+        return out
+
+
+class LMMRecAligner(Aligner):
+    def __init__(self, inputs: TextInputs, dim: int, cfg: LMMRecConfig,
+                 backbone: nn.Module, train_degree: tuple[np.ndarray, np.ndarray]) -> None:
+        super().__init__(inputs, dim)
+        self.cfg = cfg
+        pooling = "mean" if cfg.text_input == "summary" else cfg.pooling
+        self.text = TextEncoder(inputs.text_dim, dim, pooling, cfg.hidden)
+        self.proto = (PrototypeEncoder(dim, cfg.n_prototypes, cfg.proto_temp,
+                                       cfg.proto_residual) if cfg.prototypes else nn.Identity())
+        self._fixed = cfg.text_input == "summary" or pooling == "mean"
+        if self._fixed:
+            u, i = _entity_vectors(inputs, cfg.text_input)
+            self.register_buffer("pooled_user", u, persistent=False)
+            self.register_buffer("pooled_item", i, persistent=False)
+        self.register_buffer("cold_user", torch.from_numpy(train_degree[0] == 0),
+                             persistent=False)
+        self.register_buffer("cold_item", torch.from_numpy(train_degree[1] == 0),
+                             persistent=False)
+        if cfg.itcm:
+            self.teacher_text = _frozen_copy(self.text)
+            self.teacher_proto = _frozen_copy(self.proto)
+            self.teacher_backbone = _frozen_copy(backbone) if cfg.teacher_backbone else None
+
+    # -- text side ---------------------------------------------------------------------------
+
+    def _pooled(self, enc: TextEncoder) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._fixed:
+            return self.pooled_user, self.pooled_item
+        return (enc.pool(self.inputs.user_rows, self.inputs.phrases),
+                enc.pool(self.inputs.item_rows, self.inputs.phrases))
+
+    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        pu, pi = self._pooled(self.text)
+        return self.text(pu), self.text(pi)
+
+    # -- losses ------------------------------------------------------------------------------
+
+    def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
+               backbone: nn.Module) -> dict[str, torch.Tensor]:
+        cfg, inp = self.cfg, self.inputs
+        users, pos, neg = batch
+        u = _unique(users, cfg.sample)
+        u = u[inp.user_has_text[u]]
+        i = _unique(torch.cat([pos, neg]), cfg.sample)
+        i = i[inp.item_has_text[i]]
+        pu, pi = self._pooled(self.text)
+        zu, zi = self.text(pu[u]), self.text(pi[i])
+        hu, hi = self.proto(user_emb[u]), self.proto(item_emb[i])
+        out: dict[str, torch.Tensor] = {}
+        if cfg.mcs and len(u) > 1 and len(i) > 1:
+            out["mcs"] = cfg.mcs_weight * (info_nce(zu, hu, cfg.mcs_temp)
+                                           + info_nce(zi, hi, cfg.mcs_temp))
+        if cfg.coordination and cfg.text_input == "phrases":
+            out["coord"] = cfg.coord_weight * (
+                self._coordination(inp.user_reviews, inp.review_user_vec, u)
+                + self._coordination(inp.item_reviews, inp.review_item_vec, i))
+        if cfg.itcm and len(u) > 1 and len(i) > 1:
+            out["itcm"] = cfg.itcm_weight * self._itcm(u, i, zu, zi, hu, hi, user_emb,
+                                                       item_emb, backbone)
+        return out
+
+    def _coordination(self, csr: tuple[np.ndarray, np.ndarray], vecs: torch.Tensor,
+                      ents: torch.Tensor) -> torch.Tensor:
+        """Motivation vectors from two different reviews of one entity are positives."""
+        _, a, b = sample_review_pairs(csr, ents.cpu().numpy())
+        if len(a) < 2:
+            return vecs.new_zeros(())
+        a_t = torch.from_numpy(a).to(vecs.device)
+        b_t = torch.from_numpy(b).to(vecs.device)
+        return info_nce(self.text(vecs[a_t]), self.text(vecs[b_t]), self.cfg.coord_temp)
+
+    def _itcm(self, u, i, zu, zi, hu, hi, user_emb, item_emb, backbone):  # noqa: ANN001
+        cfg = self.cfg
+        ema_update(self.teacher_text, self.text, cfg.momentum)
+        ema_update(self.teacher_proto, self.proto, cfg.momentum)
+        with torch.no_grad():
+            if self.teacher_backbone is not None:
+                ema_update(self.teacher_backbone, backbone, cfg.momentum)
+                self.teacher_backbone.eval()
+                tu_emb, ti_emb = self.teacher_backbone(None)
+            else:
+                tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
+            pu, pi = self._pooled(self.teacher_text)
+            targets_u = soft_targets(self.teacher_text(pu[u]), self.teacher_proto(tu_emb[u]),
+                                     cfg.itcm_temp, cfg.onehot_mix)
+            targets_i = soft_targets(self.teacher_text(pi[i]), self.teacher_proto(ti_emb[i]),
+                                     cfg.itcm_temp, cfg.onehot_mix)
+        return (correspondence_kl(zu, hu, *targets_u, cfg.itcm_temp)
+                + correspondence_kl(zi, hi, *targets_i, cfg.itcm_temp))
+
+    # -- scoring -----------------------------------------------------------------------------
+
+    def score_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        if not (cfg.cold_start or cfg.fusion > 0):
+            return user_emb, item_emb
+        zu, zi = self.text_embeddings()
+        if cfg.cold_start:
+            user_emb = _fill_cold(user_emb, zu, self.cold_user & self.inputs.user_has_text)
+            item_emb = _fill_cold(item_emb, zi, self.cold_item & self.inputs.item_has_text)
+        if cfg.fusion > 0:
+            s = math.sqrt(cfg.fusion)
+            user_emb = torch.cat([user_emb, s * zu], dim=1)
+            item_emb = torch.cat([item_emb, s * zi], dim=1)
+        return user_emb, item_emb
+
+
+def _fill_cold(emb: torch.Tensor, text: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:
+    """Entities without training interactions take their text-side vector, scaled to the
+    typical norm of the warm ones."""
+    if not bool(cold.any()):
+        return emb
+    warm_norm = emb[~cold].norm(dim=1).mean()
+    t = F.normalize(text[cold], dim=1) * warm_norm
+    emb = emb.clone()
+    emb[cold] = t
+    return emb
+
+
+def _frozen_copy(module: nn.Module) -> nn.Module:
+    twin = copy.deepcopy(module)
+    for p in twin.parameters():
+        p.requires_grad_(False)
+    return twin
+
+
+class RLMRecConAligner(Aligner):
+    """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile); all profiles) / B."""
+
+    def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
+        super().__init__(inputs, dim)
+        self.cfg = cfg
+        u, i = _entity_vectors(inputs, cfg.text_input)
+        self.register_buffer("prf_user", u, persistent=False)
+        self.register_buffer("prf_item", i, persistent=False)
+        self.mlp = mlp(inputs.text_dim, dim)
+
+    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.mlp(self.prf_user), self.mlp(self.prf_item)
+
+    def losses(self, batch, user_emb, item_emb, backbone):  # noqa: ANN001
+        users, pos, neg = batch
+        pu, pi = self.text_embeddings()
+        t = self.cfg.temp
+        kd = (_infonce_all(user_emb[users], pu[users], pu, t)
+              + _infonce_all(item_emb[pos], pi[pos], pi, t)
+              + _infonce_all(item_emb[neg], pi[neg], pi, t)) / len(users)
+        return {"rlmrec_con": self.cfg.weight * kd}
+
+
+def _infonce_all(a: torch.Tensor, b: torch.Tensor, all_b: torch.Tensor, temp: float
+                 ) -> torch.Tensor:
+    """Σ_rows −log softmax(cos(a, all_b)/t) at cos(a, b)/t (RLMRec's cal_infonce_loss)."""
+    a, b, all_b = (F.normalize(x, dim=-1, eps=1e-8) for x in (a, b, all_b))
+    pos = (a * b).sum(-1) / temp
+    return (torch.logsumexp(a @ all_b.T / temp, dim=-1) - pos).sum()
+
+
+class RLMRecGenAligner(Aligner):
+    """RLMRec-Gen: masked entities' CF embeddings -> MLP -> their profile embedding.
+
+    RLMRec masks nodes inside the GNN; a backbone-agnostic wrapper cannot, so the mask drops
+    the sampled entities' CF embedding to a learnable mask token mixed with its
+    neighbourhood-free input before reconstruction (documented deviation)."""
+
+    def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecGenConfig) -> None:
+        super().__init__(inputs, dim)
+        self.cfg = cfg
+        u, i = _entity_vectors(inputs, cfg.text_input)
+        self.register_buffer("prf_user", u, persistent=False)
+        self.register_buffer("prf_item", i, persistent=False)
+        self.mask_token = nn.Parameter(torch.zeros(dim))
+        self.decoder = mlp(dim, inputs.text_dim)
+
+    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.prf_user, self.prf_item
+
+    def losses(self, batch, user_emb, item_emb, backbone):  # noqa: ANN001
+        users, pos, _ = batch
+        out = user_emb.new_zeros(())
+        for ids, emb, prf in ((torch.unique(users), user_emb, self.prf_user),
+                              (torch.unique(pos), item_emb, self.prf_item)):
+            n = max(2, int(len(ids) * self.cfg.mask_ratio))
+            picked = ids[torch.randperm(len(ids), device=ids.device)[:n]]
+            x = 0.5 * (emb[picked] + self.mask_token)
+            out = out + info_nce(self.decoder(x), prf[picked], self.cfg.temp, symmetric=False)
+        return {"rlmrec_gen": self.cfg.weight * out}

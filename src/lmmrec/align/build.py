@@ -1,0 +1,71 @@
+"""Build the model a run asks for: a plain backbone, or the wrapper with an aligner."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from lmmrec.config import build
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import ConfigError, DataError
+
+METHODS = ["base", "lmmrec", "rlmrec-con", "rlmrec-gen"]
+
+
+def aligner_config(method: str, params: dict[str, Any]) -> Any:
+    from lmmrec.align import aligners as a
+
+    classes = {"lmmrec": a.LMMRecConfig, "rlmrec-con": a.RLMRecConConfig,
+               "rlmrec-gen": a.RLMRecGenConfig}
+    if method not in classes:
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    return build(classes[method], [params], source=f"align ({method})")
+
+
+def summary_vectors(profiles: Any, ds: PreparedDataset) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of every entity's one-sentence profile summary ('' for no text: zeros)."""
+    from lmmrec.text.embed import embed_texts
+
+    out = []
+    for entity, n in (("user", ds.n_users), ("item", ds.n_items)):
+        texts = [profiles.summary(entity, k) for k in range(n)]
+        have = [k for k, t in enumerate(texts) if t]
+        vecs = np.zeros((n, profiles.dim), dtype=np.float32)
+        if have:
+            vecs[have] = embed_texts([texts[k] for k in have])
+        out.append(vecs)
+    return out[0], out[1]
+
+
+def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedDataset,
+         motivations: str | Path | None) -> nn.Module:
+    """`backbone` itself for base; otherwise the aligned wrapper fed by `motivations`."""
+    if method == "base":
+        return backbone
+    from lmmrec.align import aligners as a
+    from lmmrec.align.inputs import build_inputs
+    from lmmrec.align.wrapper import AlignedModel
+    from lmmrec.text.profiles import amass
+
+    cfg = aligner_config(method, params)
+    if motivations is None:
+        raise ConfigError(f"--method {method} needs --motivations ARTIFACT_DIR")
+    profiles = amass(ds, motivations)
+    if profiles.stats["train_reviews_used"] == 0:
+        raise DataError("no training review of this split has extracted motivations",
+                        path=motivations)
+    needs_summary = getattr(cfg, "text_input", "phrases") == "summary"
+    su, si = summary_vectors(profiles, ds) if needs_summary else (None, None)
+    inputs = build_inputs(profiles, su, si)
+    deg_u = np.diff(ds.train.indptr)
+    deg_i = np.bincount(ds.train.indices, minlength=ds.n_items)
+    if method == "lmmrec":
+        aligner: a.Aligner = a.LMMRecAligner(inputs, backbone.dim, cfg, backbone, (deg_u, deg_i))
+    elif method == "rlmrec-con":
+        aligner = a.RLMRecConAligner(inputs, backbone.dim, cfg)
+    else:
+        aligner = a.RLMRecGenAligner(inputs, backbone.dim, cfg)
+    return AlignedModel(backbone, aligner)

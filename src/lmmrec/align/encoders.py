@@ -1,0 +1,88 @@
+"""The two sides of the dual encoder.
+
+Text side: an entity's motivation phrase vectors, pooled with the profile weights (weighted
+mean, or attention over phrases scaled by the weights), then a 2-layer MLP into the
+backbone's dimension. Interaction side: the backbone's embedding plus a softmax mixture of
+learnable motivation prototypes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mlp(dim_in: int, dim_out: int, hidden: int | None = None) -> nn.Sequential:
+    hidden = hidden or (dim_in + dim_out) // 2
+    return nn.Sequential(nn.Linear(dim_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, dim_out))
+
+
+class SparseRows:
+    """Entity x phrase weights as COO arrays, kept as tensors (moved with the model)."""
+
+    def __init__(self, row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_rows: int):
+        self.row, self.col, self.val, self.n_rows = row, col, val, n_rows
+
+    @classmethod
+    def from_scipy(cls, m) -> SparseRows:  # noqa: ANN001
+        coo = m.tocoo()
+        return cls(torch.from_numpy(coo.row.astype("int64")),
+                   torch.from_numpy(coo.col.astype("int64")),
+                   torch.from_numpy(coo.data.astype("float32")), m.shape[0])
+
+    def to(self, device: torch.device) -> SparseRows:
+        return SparseRows(self.row.to(device), self.col.to(device), self.val.to(device),
+                          self.n_rows)
+
+    def has_rows(self) -> torch.Tensor:
+        mask = torch.zeros(self.n_rows, dtype=torch.bool, device=self.row.device)
+        mask[self.row] = True
+        return mask
+
+
+class TextEncoder(nn.Module):
+    """Pooled phrase vectors -> 2-layer MLP -> d."""
+
+    def __init__(self, text_dim: int, dim: int, pooling: str = "mean",
+                 hidden: int | None = None) -> None:
+        super().__init__()
+        if pooling not in ("mean", "attention"):
+            raise ValueError(f"pooling must be 'mean' or 'attention', not {pooling!r}")
+        self.pooling = pooling
+        self.query = nn.Parameter(torch.zeros(text_dim)) if pooling == "attention" else None
+        self.mlp = mlp(text_dim, dim, hidden)
+
+    def pool(self, rows: SparseRows, phrases: torch.Tensor) -> torch.Tensor:
+        """[n_rows, text_dim]: weighted mean (weights sum to 1 per row), or attention whose
+        logits are phrase · query, scaled by the profile weights."""
+        val = rows.val
+        if self.query is not None:
+            logits = phrases[rows.col] @ self.query
+            top = torch.full((rows.n_rows,), -1e30, device=val.device).scatter_reduce(
+                0, rows.row, logits, reduce="amax")
+            val = val * torch.exp(logits - top[rows.row])
+        norm = torch.zeros(rows.n_rows, device=val.device).index_add(0, rows.row, val)
+        val = val / norm.clamp_min(1e-12)[rows.row]
+        out = torch.zeros(rows.n_rows, phrases.shape[1], device=val.device)
+        return out.index_add(0, rows.row, val[:, None] * phrases[rows.col])
+
+    def forward(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.mlp(pooled)
+
+
+class PrototypeEncoder(nn.Module):
+    """h = e + softmax(cos(e, C) / tau) C: the entity as a mixture of K motivations."""
+
+    def __init__(self, dim: int, n_prototypes: int, temp: float, residual: bool = True) -> None:
+        super().__init__()
+        self.prototypes = nn.Parameter(nn.init.xavier_uniform_(torch.empty(n_prototypes, dim)))
+        self.temp, self.residual = temp, residual
+
+    def mixture(self, emb: torch.Tensor) -> torch.Tensor:
+        w = (F.normalize(emb, dim=-1) @ F.normalize(self.prototypes, dim=-1).T) / self.temp
+        return w.softmax(dim=-1) @ self.prototypes
+
+    def forward(self, emb: torch.Tensor) -> torch.Tensor:
+        m = self.mixture(emb)
+        return emb + m if self.residual else m

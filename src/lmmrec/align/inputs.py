@@ -1,0 +1,77 @@
+"""What the text side of a split consumes, as tensors: built once from its profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from lmmrec.align.encoders import SparseRows
+from lmmrec.text.profiles import Profiles
+
+
+@dataclass
+class TextInputs:
+    phrases: torch.Tensor  # [P, D_t]
+    user_rows: SparseRows  # users x phrases (profile weights)
+    item_rows: SparseRows
+    # Coordination: each training review's own pooled phrase vector, and which entity owns it.
+    review_user_vec: torch.Tensor  # [R, D_t]
+    review_item_vec: torch.Tensor
+    user_reviews: tuple[np.ndarray, np.ndarray]  # CSR (indptr, review ids) per user
+    item_reviews: tuple[np.ndarray, np.ndarray]
+    user_has_text: torch.Tensor  # [U] bool
+    item_has_text: torch.Tensor  # [I] bool
+    summary_user: torch.Tensor | None = None  # [U, D_t] profile-summary vectors (RLMRec)
+    summary_item: torch.Tensor | None = None
+
+    @property
+    def text_dim(self) -> int:
+        return int(self.phrases.shape[1])
+
+    def to(self, device: torch.device) -> TextInputs:
+        mv = (lambda t: None if t is None else t.to(device))  # noqa: E731
+        return TextInputs(self.phrases.to(device), self.user_rows.to(device),
+                          self.item_rows.to(device), self.review_user_vec.to(device),
+                          self.review_item_vec.to(device), self.user_reviews,
+                          self.item_reviews, self.user_has_text.to(device),
+                          self.item_has_text.to(device), mv(self.summary_user),
+                          mv(self.summary_item))
+
+
+def _owner_csr(owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    m = sp.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(n, len(owner)))
+    return m.indptr.astype(np.int64), m.indices.astype(np.int64)
+
+
+def build_inputs(p: Profiles, summary_user: np.ndarray | None = None,
+                 summary_item: np.ndarray | None = None) -> TextInputs:
+    phrases = torch.from_numpy(np.ascontiguousarray(p.embeddings, dtype=np.float32))
+    emb = p.embeddings.astype(np.float32)
+    rev_u = np.asarray(p.review_user_w @ emb, dtype=np.float32)
+    rev_i = np.asarray(p.review_item_w @ emb, dtype=np.float32)
+    user_rows, item_rows = SparseRows.from_scipy(p.user_pos), SparseRows.from_scipy(p.item)
+    t = (lambda a: None if a is None else torch.from_numpy(a.astype(np.float32)))  # noqa: E731
+    return TextInputs(phrases, user_rows, item_rows, torch.from_numpy(rev_u),
+                      torch.from_numpy(rev_i),
+                      _owner_csr(p.review_user, p.user_pos.shape[0]),
+                      _owner_csr(p.review_item, p.item.shape[0]),
+                      user_rows.has_rows(), item_rows.has_rows(), t(summary_user),
+                      t(summary_item))
+
+
+def sample_review_pairs(csr: tuple[np.ndarray, np.ndarray], entities: np.ndarray
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two different training reviews per entity (vectorised, torch's seeded global RNG, so a
+    resumed run draws the same); entities with fewer than two are dropped.
+    Returns (kept entities, review a, review b)."""
+    indptr, reviews = csr
+    start, count = indptr[entities], indptr[entities + 1] - indptr[entities]
+    keep = count >= 2
+    start, count, ents = start[keep], count[keep], entities[keep]
+    r = torch.rand(2, len(ents), dtype=torch.float64).numpy()
+    a = np.minimum((r[0] * count).astype(np.int64), count - 1)
+    b = (a + 1 + np.minimum((r[1] * (count - 1)).astype(np.int64), count - 2)) % count
+    return ents, reviews[start + a], reviews[start + b]

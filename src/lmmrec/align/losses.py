@@ -1,0 +1,58 @@
+"""The alignment losses, each small enough to check by hand."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def info_nce(a: torch.Tensor, b: torch.Tensor, temp: float, symmetric: bool = True
+             ) -> torch.Tensor:
+    """Mean InfoNCE over rows: row i of ``a`` should match row i of ``b`` among all rows.
+
+    loss_a→b = mean_i [ -log softmax_j(cos(a_i, b_j) / t) at j = i ]; ``symmetric`` averages
+    it with b→a.
+    """
+    a = F.normalize(a, dim=-1, eps=1e-8)
+    b = F.normalize(b, dim=-1, eps=1e-8)
+    logits = a @ b.T / temp
+    target = torch.arange(len(a), device=a.device)
+    loss = F.cross_entropy(logits, target)
+    if symmetric:
+        loss = 0.5 * (loss + F.cross_entropy(logits.T, target))
+    return loss
+
+
+def soft_targets(teacher_text: torch.Tensor, teacher_inter: torch.Tensor, temp: float,
+                 alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Teacher's text→interaction and interaction→text correspondence distributions, mixed
+    with the one-hot targets: alpha * one_hot + (1 - alpha) * softmax(teacher)."""
+    t = F.normalize(teacher_text, dim=-1, eps=1e-8)
+    h = F.normalize(teacher_inter, dim=-1, eps=1e-8)
+    sim = t @ h.T / temp
+    eye = torch.eye(len(t), device=t.device, dtype=t.dtype)
+    t2i = alpha * eye + (1 - alpha) * sim.softmax(dim=1)
+    i2t = alpha * eye + (1 - alpha) * sim.T.softmax(dim=1)
+    return t2i.detach(), i2t.detach()
+
+
+def correspondence_kl(text: torch.Tensor, inter: torch.Tensor, t2i: torch.Tensor,
+                      i2t: torch.Tensor, temp: float) -> torch.Tensor:
+    """ITCM: KL(target || student) in both directions, averaged over rows.
+
+    KL(P || Q) = sum_j P_ij (log P_ij - log Q_ij), with Q the student's softmax.
+    """
+    t = F.normalize(text, dim=-1, eps=1e-8)
+    h = F.normalize(inter, dim=-1, eps=1e-8)
+    sim = t @ h.T / temp
+    kl_t2i = F.kl_div(sim.log_softmax(dim=1), t2i, reduction="batchmean")
+    kl_i2t = F.kl_div(sim.T.log_softmax(dim=1), i2t, reduction="batchmean")
+    return 0.5 * (kl_t2i + kl_i2t)
+
+
+@torch.no_grad()
+def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
+    """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter."""
+    for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
+        pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)

@@ -1,0 +1,50 @@
+"""The one wrapper: any backbone + one aligner, offering the backbone interface itself.
+
+The trainer cannot tell it from a plain backbone: `forward` gives the backbone's
+embeddings while training and the aligner's scoring embeddings (cold start, optional text
+fusion) in eval mode; `extra_losses` adds the aligner's terms to the backbone's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from lmmrec.align.aligners import Aligner, Batch
+
+
+class AlignedModel(nn.Module):
+    def __init__(self, backbone: nn.Module, aligner: Aligner) -> None:
+        super().__init__()
+        self.backbone, self.aligner = backbone, aligner
+        self.n_users, self.n_items = backbone.n_users, backbone.n_items
+        self.dim = backbone.dim
+
+    def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        user_emb, item_emb = self.backbone(graph)
+        if self.training:
+            return user_emb, item_emb
+        return self.aligner.score_embeddings(user_emb, item_emb)
+
+    def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
+                     ) -> dict[str, torch.Tensor]:
+        out = dict(self.backbone.extra_losses(batch, user_emb, item_emb))
+        out.update(self.aligner.losses(batch, user_emb, item_emb, self.backbone))
+        return out
+
+    def ego_embeddings(self, batch: Batch) -> list[torch.Tensor]:
+        return self.backbone.ego_embeddings(batch)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.backbone.on_epoch_start(epoch)
+
+    def interaction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The backbone's own embeddings in eval mode (no fusion), for explanations."""
+        was = self.training
+        self.eval()
+        with torch.no_grad():
+            out = self.backbone(None)
+        self.train(was)
+        return out

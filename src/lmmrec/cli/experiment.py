@@ -1,0 +1,117 @@
+"""CLI commands: `lmmrec experiment run | noise | table` (`--dry-run` validates and lists).
+
+Heavy imports happen inside the commands so `lmmrec --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+experiment_app = typer.Typer(
+    help="Grids of runs (datasets x backbones x variants x seeds), result tables with "
+    "significance tests, and the noise-robustness study.", no_args_is_help=True)
+
+FileArg = Annotated[Path, typer.Argument(help="experiment file (YAML); shipped ones live in "
+                                         "src/lmmrec/configs/experiments/")]
+
+
+def _load(file: Path):  # noqa: ANN202
+    from lmmrec.experiment.spec import load_experiment
+
+    return load_experiment(_shipped(file))
+
+
+def _shipped(file: Path) -> Path:
+    """FILE, or the name of a shipped experiment (main, ablations, noise)."""
+    if file.exists():
+        return file
+    from lmmrec.config import packaged_config
+
+    cand = packaged_config("experiments", file.name if file.suffix else f"{file.name}.yaml")
+    return cand if cand.exists() else file
+
+
+@experiment_app.command("run")
+def run_cmd(
+    file: FileArg,
+    keep_going: Annotated[bool, typer.Option("--keep-going",
+                                             help="continue after a failed cell")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="validate and list the cells only")] = False,
+) -> None:
+    """Run the grid (then the noise study, if the file has a noise: section), resumably:
+    finished cells are skipped, interrupted ones resume from their checkpoint."""
+    from rich.console import Console
+
+    from lmmrec.experiment.grid import noise_report, run_experiment
+    from lmmrec.experiment.stats import table
+
+    exp = _load(file)
+    console = Console()
+    res = run_experiment(exp, keep_going=keep_going, dry_run=dry_run, console=console)
+    if dry_run:
+        return
+    table(exp.out, console=console)
+    if exp.spec.noise is not None:
+        noise_report(res["plan"], console=console)
+    if res["failed"]:
+        typer.secho(f"{len(res['failed'])} cell(s) failed: {', '.join(res['failed'])}",
+                    fg=typer.colors.RED, err=True)
+        raise typer.Exit(1)
+
+
+@experiment_app.command("noise")
+def noise_cmd(
+    file: FileArg,
+    keep_going: Annotated[bool, typer.Option("--keep-going",
+                                             help="continue after a failed cell")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run",
+                                          help="validate and list the cells only")] = False,
+) -> None:
+    """Run the file's noise: section (base / rlmrec-con / lmmrec at each noise level) and
+    write OUT/noise/results.md|json and the plot (metric vs noise level)."""
+    from rich.console import Console
+
+    from lmmrec.errors import ConfigError
+    from lmmrec.experiment.grid import noise_report, run_experiment
+
+    exp = _load(file)
+    if exp.spec.noise is None:
+        raise ConfigError(f"{file}: no noise: section")
+    console = Console()
+    res = run_experiment(exp, grid=False, keep_going=keep_going, dry_run=dry_run,
+                         console=console)
+    if dry_run:
+        return
+    noise_report(res["plan"], console=console)
+    if res["failed"]:
+        raise typer.Exit(1)
+
+
+@experiment_app.command("table")
+def table_cmd(
+    root: Annotated[Path, typer.Argument(help="the experiment's out folder")],
+    reference: Annotated[str | None, typer.Option(
+        "--reference", help="variant to compare with (default: the file's reference)")] = None,
+    metrics: Annotated[str | None, typer.Option(
+        "--metrics", help="comma-separated, e.g. recall@20,ndcg@20")] = None,
+    split: Annotated[str, typer.Option("--split", help="test (default) or val")] = "test",
+) -> None:
+    """Mean ± std per (dataset, backbone, variant), relative improvement vs the reference,
+    paired t-test and Wilcoxon over seeds; writes DIR/results.md and DIR/results.json."""
+    from lmmrec.errors import ConfigError
+    from lmmrec.experiment.stats import RESULTS_JSON, RESULTS_MD, table
+
+    if split not in ("test", "val"):
+        raise ConfigError(f"--split must be test or val, got {split!r}")
+    names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
+    table(root, reference=reference, metrics=names, split=split)
+    typer.echo(f"wrote {root / RESULTS_MD} and {root / RESULTS_JSON}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the main app."""
+    app.add_typer(experiment_app, name="experiment")

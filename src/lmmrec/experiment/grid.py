@@ -1,0 +1,209 @@
+"""Run an experiment's cells in order, resumably.
+
+A cell whose folder holds a finished ``metrics.json`` is skipped; one that holds a
+``checkpoint.pt`` (an interrupted run) resumes from it with ``fit(resume=True)``; any other
+starts fresh. The plan, with every cell's status, is kept in OUT/experiment.json (written
+after each cell), so `lmmrec experiment table OUT` knows the cells and the reference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmmrec.experiment.spec import (
+    DATA_DIR,
+    NOISE_DIR,
+    SPEC_FILE,
+    STATE_FILE,
+    Cell,
+    Experiment,
+    Plan,
+    plan,
+)
+
+CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
+
+
+def cell_status(cell: Cell) -> str:
+    """done (metrics.json), partial (checkpoint.pt: resumes) or new."""
+    m = cell.dir / METRICS
+    if m.exists():
+        try:
+            json.loads(m.read_text(encoding="utf-8"))
+            return "done"
+        except (OSError, json.JSONDecodeError):
+            pass
+    return "partial" if (cell.dir / CHECKPOINT).exists() else "new"
+
+
+def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]]) -> None:
+    from lmmrec.train.checkpoint import write_text
+
+    exp = p.exp
+    cells = []
+    for c in p.cells:
+        rec = c.record()
+        rec.update(statuses.get(c.dir, {"status": cell_status(c)}))
+        cells.append(rec)
+    state = {"file": str(exp.file) if exp.file else None,
+             "spec": exp.spec.model_dump(mode="json"),
+             "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "cells": cells,
+             "noise_jobs": [{"kind": j.kind, "level": j.level, "src": str(j.src),
+                             "dst": str(j.dst), "seed": j.seed} for j in p.jobs]}
+    write_text(exp.out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
+    """Prepare raw datasets and build noised copies that the cells to run read."""
+    from lmmrec.data.pipeline import prepare_to
+    from lmmrec.experiment import noise
+
+    exp = p.exp
+    wanted = {Path(c.config.data) for c in todo}
+    wanted |= {Path(c.config.motivations) for c in todo
+               if getattr(c.config, "motivations", None)}
+    job_dst = {j.dst for j in p.jobs if j.dst in wanted}
+    for j in p.jobs:
+        if j.dst in job_dst:
+            wanted.add(j.src)
+    for name, d in exp.spec.datasets.items():
+        target = exp.out / DATA_DIR / name
+        if d.prepare is None or target not in wanted or (target / "manifest.json").exists():
+            continue
+        a = d.prepare
+        say(f"preparing {name} -> {target}")
+        prepare_to(a.source or name, target, overwrite=True, fmt=a.format, kcore=a.kcore,
+                   split=a.split, seed=a.seed, rating_threshold=a.rating_threshold,
+                   columns=a.columns)
+    for j in p.jobs:
+        if j.dst not in job_dst:
+            continue
+        if j.kind == "interactions":
+            rec = noise.inject_interactions(j.src, j.dst, j.level, j.seed)
+            say(f"noise {j.level * 100:g} %: {rec['n_added']} fake training interactions "
+                f"-> {j.dst}")
+        else:
+            rec = noise.noise_text(j.src, j.dst, j.level, j.seed)
+            say(f"noise {j.level * 100:g} %: {sum(rec['n_replaced'].values())} phrases "
+                f"replaced -> {j.dst}")
+
+
+def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
+                   keep_going: bool = False, dry_run: bool = False,
+                   console: Any = None) -> dict[str, Any]:
+    """Validate every cell, then run the selected ones in order; returns a summary."""
+    from lmmrec.train import trainer
+
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+
+    def say(msg: str) -> None:
+        console.print(msg, highlight=False)
+
+    p = plan(exp)  # the whole plan is validated, whatever part runs
+    chosen: dict[Path, Cell] = {}
+    for c in p.cells:  # one per run folder (noise level 0 shares the grid's folders)
+        if (grid and c.source == "grid") or (noise and c.source == "noise"):
+            chosen.setdefault(c.dir, c)
+    selected = list(chosen.values())
+    status = {c.dir: cell_status(c) for c in selected}
+    counts = {s: sum(1 for v in status.values() if v == s) for s in ("done", "partial", "new")}
+    say(f"experiment {exp.out}: {len(selected)} run(s): {counts['done']} done, "
+        f"{counts['partial']} to resume, {counts['new']} to start")
+    if dry_run:
+        for c in selected:
+            say(f"  {status[c.dir]:8s} {c.label}  {c.dir}")
+        return {"cells": len(selected), **counts, "ran": 0, "failed": []}
+
+    exp.out.mkdir(parents=True, exist_ok=True)
+    from lmmrec.train.checkpoint import write_text
+
+    write_text(exp.out / SPEC_FILE, yaml.safe_dump(exp.spec.model_dump(mode="json"),
+                                                   sort_keys=False))
+    statuses: dict[Path, dict[str, Any]] = {}
+    _write_state(p, statuses)
+    todo = [c for c in selected if status[c.dir] != "done"]
+    _prepare_data(p, todo, say)
+
+    failed: list[str] = []
+    ran = 0
+    for k, c in enumerate(selected, 1):
+        head = f"[{k}/{len(selected)}] {c.label}"
+        if status[c.dir] == "done":
+            say(f"{head}: done, skipped")
+            continue
+        resume = status[c.dir] == "partial"
+        say(f"{head}: {'resuming' if resume else 'starting'} in {c.dir}")
+        t0 = time.perf_counter()
+        statuses[c.dir] = {"status": "running"}
+        try:
+            result = trainer.fit(c.config, c.dir, resume=resume)
+        except KeyboardInterrupt:
+            statuses[c.dir] = {"status": "interrupted"}
+            _write_state(p, statuses)
+            raise
+        except Exception as e:
+            statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+            _write_state(p, statuses)
+            if not keep_going:
+                raise
+            failed.append(c.label)
+            say(f"{head}: FAILED: {type(e).__name__}: {e}")
+            continue
+        ran += 1
+        secs = time.perf_counter() - t0
+        statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
+        _write_state(p, statuses)
+        sel = c.config.eval.select
+        test = (result or {}).get("test", {})
+        say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
+            f"test {sel} {test.get(sel, float('nan')):.4f})")
+    return {"cells": len(selected), **counts, "ran": ran, "failed": failed, "plan": p}
+
+
+def noise_report(p: Plan, metric: str | None = None, split: str = "test",
+                 console: Any = None) -> dict[str, Any] | None:
+    """The noise study's table (OUT/noise/results.md|json) and plot (OUT/noise/noise-*.png)."""
+    from lmmrec.experiment.noise import noise_markdown, noise_summary, plot_noise
+    from lmmrec.train.checkpoint import write_text
+
+    n = p.exp.spec.noise
+    if n is None:
+        return None
+    metric = metric or n.metric
+    cells = [c.record() for c in p.cells if c.source == "noise"]
+    summary = noise_summary(cells, metric, split)
+    summary.update({"dataset": n.dataset, "kind": n.kind, "levels": n.levels,
+                    "noise_seed": n.seed})
+    root = p.exp.out / NOISE_DIR
+    root.mkdir(parents=True, exist_ok=True)
+    title = f"{n.dataset} ({n.kind} noise)"
+    write_text(root / "results.json", json.dumps(summary, indent=2) + "\n")
+    write_text(root / "results.md", noise_markdown(summary, title))
+    png = plot_noise(summary, root / f"noise-{metric.replace('@', '')}.png", n.dataset)
+    summary["plot"] = str(png)
+    if console is not None:
+        from rich.table import Table
+
+        levels = sorted({r["level"] for r in summary["rows"]})
+        t = Table(title=f"noise robustness: {title}, {split} {metric}")
+        t.add_column("backbone")
+        t.add_column("method")
+        for lv in levels:
+            t.add_column(f"{lv * 100:g} %", justify="right")
+        for b, m in dict.fromkeys((r["backbone"], r["method"]) for r in summary["rows"]):
+            vals = {r["level"]: r for r in summary["rows"]
+                    if r["backbone"] == b and r["method"] == m}
+            t.add_row(b, m, *(f"{vals[lv]['mean']:.4f}" if lv in vals else "—"
+                              for lv in levels))
+        console.print(t)
+        console.print(f"plot: {png}", highlight=False)
+    return summary

@@ -1,0 +1,307 @@
+"""Noise robustness: noised copies of a dataset / motivation artifact, and the study's
+table and plot (metric vs noise level, one line per method; cf. the paper's Figure 2).
+
+- :func:`inject_interactions` (RLMRec's protocol): ``round(p * n_train)`` fake training
+  interactions, uniformly random (user, item) pairs that are in no split (nor repeated),
+  seeded. Validation and test rows are copied untouched. The result is a new prepared
+  folder; its manifest keeps the dataset's name (so artifacts still match it) and records
+  the noise under ``noise``; the injected pairs are listed in ``noise_pairs.parquet``.
+- :func:`noise_text`: in each phrase column (pos, neg, attr) of the artifact's extracted
+  reviews, exactly ``round(p * n_phrases)`` phrase slots, drawn uniformly (so each entity
+  loses a share p of its phrases in expectation), are replaced by a phrase of a random
+  review by another user *and* another item. Replacements come from the artifact's own
+  phrases, so the copied embeddings stay valid. The manifest records the noise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lmmrec.errors import DataError
+
+PHRASE_COLUMNS = ("pos", "neg", "attr")
+NOISE_PAIRS = "noise_pairs.parquet"
+
+
+@contextmanager
+def _atomic_dir(out: Path) -> Iterator[Path]:
+    """A temp folder beside ``out`` that replaces ``out`` when the block succeeds."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_share(share: float) -> None:
+    if not 0 <= share < 1:
+        raise DataError(f"noise share {share} must be in [0, 1)")
+
+
+def _existing_noise(out: Path, record: dict[str, Any]) -> bool:
+    """True when ``out`` already holds exactly this noise (so it is reused, not rebuilt)."""
+    try:
+        m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    old = m.get("noise") or {}
+    return all(old.get(k) == v for k, v in record.items())
+
+
+def sample_fake_pairs(n_users: int, n_items: int, existing: np.ndarray, n: int,
+                      rng: np.random.Generator) -> np.ndarray:
+    """``n`` distinct codes ``user * n_items + item`` uniformly among pairs not in
+    ``existing`` (codes too), in draw order."""
+    total = n_users * n_items
+    existing = np.unique(existing.astype(np.int64))
+    if n > total - len(existing):
+        raise DataError(f"cannot add {n} fake interactions: only {total - len(existing)} "
+                        "(user, item) pairs are free")
+    chosen: list[np.ndarray] = []
+    have = 0
+    taken = existing
+    while have < n:
+        batch = rng.integers(0, total, size=max(64, 2 * (n - have)), dtype=np.int64)
+        _, first = np.unique(batch, return_index=True)
+        batch = batch[np.sort(first)]  # distinct, in draw order
+        batch = batch[~np.isin(batch, taken)]
+        batch = batch[: n - have]
+        chosen.append(batch)
+        have += len(batch)
+        taken = np.union1d(taken, batch)
+    return np.concatenate(chosen) if chosen else np.zeros(0, dtype=np.int64)
+
+
+def inject_interactions(src: str | Path, out: str | Path, share: float, seed: int,
+                        overwrite: bool = True) -> dict[str, Any]:
+    """Copy the prepared dataset ``src`` to ``out`` with ``round(share * n_train)`` fake
+    training interactions; returns the noise record (also in out's manifest)."""
+    import pandas as pd
+
+    from lmmrec.data.dataset import MANIFEST, TABLES, PreparedDataset
+
+    _check_share(share)
+    src, out = Path(src), Path(out)
+    ds = PreparedDataset.load(src)
+    inter = ds.interactions
+    n_train = int((inter["split"] == "train").sum())
+    n_add = round(share * n_train)
+    record = {"kind": "fake_interactions", "share": share, "seed": seed,
+              "n_added": n_add, "n_train_before": n_train, "source": str(src.resolve())}
+    if out.exists():
+        if _existing_noise(out, record):
+            return record
+        if not overwrite:
+            raise DataError("output folder exists with other contents", path=out)
+    rng = np.random.default_rng(seed)
+    codes = (inter["user"].to_numpy(np.int64) * ds.n_items + inter["item"].to_numpy(np.int64))
+    fake = sample_fake_pairs(ds.n_users, ds.n_items, codes, n_add, rng)
+    users, items = fake // ds.n_items, fake % ds.n_items
+    cols: dict[str, Any] = {}
+    for c in inter.columns:
+        dtype = inter[c].dtype
+        if c == "user":
+            cols[c] = users.astype(dtype)
+        elif c == "item":
+            cols[c] = items.astype(dtype)
+        elif c == "split":
+            cols[c] = pd.Series(["train"] * n_add, dtype=dtype)
+        elif c == "rating":
+            cols[c] = np.full(n_add, np.nan, dtype=dtype)
+        elif c == "timestamp":
+            cols[c] = np.full(n_add, -1, dtype=dtype)
+        else:  # unknown extra column: missing values
+            cols[c] = inter[c].iloc[:0].reindex(range(n_add)).to_numpy()
+    extra = pd.DataFrame(cols)
+    noised = (pd.concat([inter, extra[inter.columns]], ignore_index=True)
+              .sort_values(["user", "item"], kind="stable").reset_index(drop=True))
+    manifest = json.loads(json.dumps(ds.manifest))
+    manifest["noise"] = record
+    stats = manifest.setdefault("stats", {})
+    stats["n_train"] = n_train + n_add
+    stats["n_interactions"] = len(noised)
+    stats["density"] = len(noised) / max(1, ds.n_users * ds.n_items)
+    with _atomic_dir(out) as tmp:
+        noised.to_parquet(tmp / "interactions.parquet", index=False)
+        for name in TABLES:
+            if name != "interactions":
+                shutil.copy2(src / f"{name}.parquet", tmp / f"{name}.parquet")
+        pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32)}
+                     ).to_parquet(tmp / NOISE_PAIRS, index=False)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
+                                    encoding="utf-8")
+    return record
+
+
+def noise_text(src: str | Path, out: str | Path, share: float, seed: int,
+               overwrite: bool = True) -> dict[str, Any]:
+    """Copy the motivation artifact ``src`` to ``out`` with a share of its phrases replaced
+    by phrases of other users' and items' reviews; returns the noise record."""
+    import pandas as pd
+
+    from lmmrec.text.artifact import read_manifest, write_manifest
+
+    _check_share(share)
+    src, out = Path(src), Path(out)
+    manifest = read_manifest(src)
+    record: dict[str, Any] = {"kind": "text_phrases", "share": share, "seed": seed,
+                              "source": str(src.resolve())}
+    if out.exists():
+        if _existing_noise(out, record):
+            return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["noise"]
+        if not overwrite:
+            raise DataError("output folder exists with other contents", path=out)
+    df = pd.read_parquet(src / "reviews.parquet")
+    ok = np.flatnonzero((df["status"] == "ok").to_numpy())
+    users = df["user_id"].astype(str).to_numpy()
+    items = df["item_id"].astype(str).to_numpy()
+    rng = np.random.default_rng(seed)
+    replaced: dict[str, int] = {}
+    totals: dict[str, int] = {}
+    new_cols: dict[str, list[Any]] = {}
+    for col in PHRASE_COLUMNS:
+        lists = [list(x) if x is not None else [] for x in df[col]]
+        slot_row = np.array([r for r in ok for _ in lists[r]], dtype=np.int64)
+        slot_pos = np.array([j for r in ok for j in range(len(lists[r]))], dtype=np.int64)
+        n_slots = len(slot_row)
+        k = round(share * n_slots)
+        totals[col], replaced[col] = n_slots, k
+        if k:
+            originals = [lists[r][j] for r, j in zip(slot_row, slot_pos, strict=True)]
+            targets = rng.choice(n_slots, size=k, replace=False)
+            new = [list(x) for x in lists]
+            for t in targets:
+                r, j = slot_row[t], slot_pos[t]
+                new[r][j] = _donor(rng, slot_row, originals, users, items, r, lists[r][j])
+            lists = new
+        new_cols[col] = lists
+    noised = df.copy()
+    for col, lists in new_cols.items():
+        noised[col] = lists
+    record.update({"n_phrases": totals, "n_replaced": replaced})
+    manifest = dict(manifest)
+    manifest["noise"] = record
+    with _atomic_dir(out) as tmp:
+        noised.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
+        for name in ("phrases.parquet", "embeddings.npy"):
+            if (src / name).exists():
+                shutil.copy2(src / name, tmp / name)
+        write_manifest(tmp, manifest)
+    return record
+
+
+def _donor(rng: np.random.Generator, slot_row: np.ndarray, originals: list[str],
+           users: np.ndarray, items: np.ndarray, row: int, phrase: str,
+           tries: int = 10_000) -> str:
+    """A phrase of a random slot whose review has another user and another item, and that
+    differs from ``phrase``."""
+    for _ in range(tries):
+        t = int(rng.integers(len(slot_row)))
+        r = slot_row[t]
+        if users[r] != users[row] and items[r] != items[row] and originals[t] != phrase:
+            return originals[t]
+    raise DataError("text noise: no phrase of another user and item to swap in "
+                    "(the artifact is too small)")
+
+
+# -- the study's table and plot -----------------------------------------------------------------
+
+
+def noise_summary(cells: list[dict[str, Any]], metric: str, split: str = "test"
+                  ) -> dict[str, Any]:
+    """Mean ± std of ``metric`` per (backbone, method, level) over seeds; ``cells`` are
+    records with backbone, variant, seed, level and dir."""
+    from lmmrec.experiment.stats import mean_std, read_metrics
+
+    groups: dict[tuple[str, str], dict[float, list[float]]] = {}
+    for c in cells:
+        m = read_metrics(Path(c["dir"]))
+        if m is None or metric not in m.get(split, {}):
+            continue
+        key = (c["backbone"], c["variant"])
+        groups.setdefault(key, {}).setdefault(float(c["level"]), []).append(
+            float(m[split][metric]))
+    rows = []
+    for (backbone, variant), by_level in groups.items():
+        clean = by_level.get(0.0)
+        clean_mean = mean_std(clean)[0] if clean else None
+        for level in sorted(by_level):
+            mean, std = mean_std(by_level[level])
+            drop = (None if not clean_mean else (mean / clean_mean - 1) * 100)
+            rows.append({"backbone": backbone, "method": variant, "level": level,
+                         "n": len(by_level[level]), "mean": mean, "std": std,
+                         "change_vs_clean_pct": drop})
+    return {"metric": metric, "split": split, "rows": rows}
+
+
+def plot_noise(summary: dict[str, Any], path: str | Path, title: str = "") -> Path:
+    """Metric vs noise level (%), one line per method (one panel per backbone)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = summary["rows"]
+    backbones = list(dict.fromkeys(r["backbone"] for r in rows))
+    fig, axes = plt.subplots(1, max(1, len(backbones)), figsize=(4.2 * max(1, len(backbones)),
+                             3.4), squeeze=False)
+    markers = "osD^v<>p*h"
+    for ax, backbone in zip(axes[0], backbones or [""], strict=False):
+        methods = list(dict.fromkeys(r["method"] for r in rows if r["backbone"] == backbone))
+        for k, method in enumerate(methods):
+            pts = sorted((r["level"], r["mean"], r["std"] or 0.0) for r in rows
+                         if r["backbone"] == backbone and r["method"] == method)
+            x = [p[0] * 100 for p in pts]
+            y = [p[1] for p in pts]
+            e = [p[2] for p in pts]
+            ax.errorbar(x, y, yerr=e, marker=markers[k % len(markers)], capsize=3,
+                        label=method)
+        ax.set_xlabel("noise level (%)")
+        ax.set_ylabel(summary["metric"].replace("recall", "Recall").replace("ndcg", "NDCG"))
+        ax.set_title(f"{title} {backbone}".strip())
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+    return path
+
+
+def noise_markdown(summary: dict[str, Any], title: str = "") -> str:
+    rows = summary["rows"]
+    levels = sorted({r["level"] for r in rows})
+    head = f"# Noise robustness{': ' + title if title else ''}\n\n"
+    head += (f"{summary['split']} {summary['metric']}, mean ± std over seeds; in brackets the "
+             "change vs the clean (0 %) run.\n\n")
+    lines = ["| backbone | method | " + " | ".join(f"{lv * 100:g} %" for lv in levels) + " |",
+             "|---|---|" + "---|" * len(levels)]
+    keys = list(dict.fromkeys((r["backbone"], r["method"]) for r in rows))
+    for b, m in keys:
+        cells = []
+        for lv in levels:
+            r = next((r for r in rows if r["backbone"] == b and r["method"] == m
+                      and r["level"] == lv), None)
+            if r is None:
+                cells.append("—")
+                continue
+            txt = f"{r['mean']:.4f} ± {(r['std'] or 0):.4f}"
+            if r["change_vs_clean_pct"] is not None and lv > 0:
+                txt += f" ({r['change_vs_clean_pct']:+.2f} %)"
+            cells.append(txt)
+        lines.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
+    return head + "\n".join(lines) + "\n"

@@ -1,0 +1,1 @@
+"""Recommendations with their reasons: the motivations of user and item that match best."""

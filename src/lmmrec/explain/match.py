@@ -1,0 +1,77 @@
+"""Phrase-to-phrase matching between a user's and an item's motivation profiles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lmmrec.text.profiles import Profiles
+
+
+@dataclass
+class Match:
+    user_phrase: str
+    item_phrase: str
+    similarity: float
+
+    def as_dict(self) -> dict[str, object]:
+        return {"user_phrase": self.user_phrase, "item_phrase": self.item_phrase,
+                "similarity": round(self.similarity, 4)}
+
+
+def entity_phrases(p: Profiles, entity: str, index: int, top: int = 12
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(phrase ids, weights) of an entity's profile, heaviest first."""
+    m = p.user_pos if entity == "user" else p.item
+    row = m.getrow(index)
+    order = np.argsort(-row.data, kind="stable")[:top]
+    return row.indices[order], row.data[order]
+
+
+def best_matches(user_texts: list[str], user_vecs: np.ndarray, user_w: np.ndarray,
+                 item_texts: list[str], item_vecs: np.ndarray, item_w: np.ndarray,
+                 k: int = 3) -> list[Match]:
+    """The k best (user phrase, item phrase) pairs by cosine similarity, each phrase used once;
+    ties favour heavier phrases. Phrases come only from the two lists given."""
+    if len(user_texts) == 0 or len(item_texts) == 0:
+        return []
+    sim = user_vecs @ item_vecs.T
+    score = sim + 1e-3 * (np.asarray(user_w)[:, None] + np.asarray(item_w)[None, :])
+    out: list[Match] = []
+    used_u: set[int] = set()
+    used_i: set[int] = set()
+    for flat in np.argsort(-score, axis=None, kind="stable"):
+        a, b = divmod(int(flat), score.shape[1])
+        if a in used_u or b in used_i:
+            continue
+        used_u.add(a)
+        used_i.add(b)
+        out.append(Match(user_texts[a], item_texts[b], float(sim[a, b])))
+        if len(out) == k:
+            break
+    return out
+
+
+def profile_side(p: Profiles, entity: str, index: int, top: int = 12
+                 ) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(texts, unit vectors, weights) of an entity's profile phrases, heaviest first."""
+    ids, w = entity_phrases(p, entity, index, top)
+    return [p.phrases[j] for j in ids], p.embeddings[ids], w
+
+
+def reason(matches: list[Match], item_title: str = "") -> str:
+    """One line composed from the best matches."""
+    name = item_title if item_title and len(item_title) <= 60 else (
+        item_title[:57].rsplit(" ", 1)[0] + "..." if item_title else "this item")
+    if not matches:
+        return f"Recommended because people with tastes like yours chose {name}."
+    m = matches[0]
+    if m.user_phrase == m.item_phrase:
+        line = f"You look for {m.user_phrase}, and reviewers credit {name} with it"
+    else:
+        line = (f"You look for {m.user_phrase}; reviewers credit {name} with "
+                f"{m.item_phrase}")
+    if len(matches) > 1:
+        line += f" (also: {matches[1].item_phrase})"
+    return line + "."

@@ -1,0 +1,91 @@
+"""The LMMRec aligner on a tiny hand-built profile set: which parameters get gradients."""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from lmmrec.align.aligners import LMMRecAligner, LMMRecConfig
+from lmmrec.align.inputs import build_inputs
+from lmmrec.align.wrapper import AlignedModel
+from lmmrec.backbones import build_backbone
+from lmmrec.text.profiles import Profiles
+
+
+def tiny_profiles(n_users: int = 6, n_items: int = 5, n_phrases: int = 8) -> Profiles:
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(n_phrases, 16)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    # two reviews per user (and per item where possible)
+    ru = np.repeat(np.arange(n_users), 2)
+    ri = np.arange(len(ru)) % n_items
+    n = len(ru)
+    rw = sp.csr_matrix((np.ones(2 * n, np.float32),
+                        (np.repeat(np.arange(n), 2), rng.integers(0, n_phrases, 2 * n))),
+                       shape=(n, n_phrases))
+    rw.sum_duplicates()
+    to_u = sp.csr_matrix((np.ones(n), (ru, np.arange(n))), shape=(n_users, n))
+    to_i = sp.csr_matrix((np.ones(n), (ri, np.arange(n))), shape=(n_items, n))
+    return Profiles([f"p{k}" for k in range(n_phrases)], emb, (to_u @ rw).tocsr(),
+                    sp.csr_matrix((n_users, n_phrases), dtype=np.float32),
+                    (to_i @ rw).tocsr(), ru, ri, rw, rw)
+
+
+def make_model(**cfg) -> AlignedModel:
+    torch.manual_seed(0)
+    p = tiny_profiles()
+    train = sp.csr_matrix((np.ones(len(p.review_user)), (p.review_user, p.review_item)),
+                          shape=(6, 5))
+    backbone = build_backbone("lightgcn", 6, 5, train, {"dim": 8})
+    deg = (np.diff(train.indptr), np.bincount(train.indices, minlength=5))
+    aligner = LMMRecAligner(build_inputs(p), 8, LMMRecConfig(**cfg), backbone, deg)
+    return AlignedModel(backbone, aligner)
+
+
+def test_gradients_reach_students_not_teacher() -> None:
+    model = make_model(momentum=0.9)
+    batch = (torch.tensor([0, 1, 2, 3]), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 4, 0, 1]))
+    ue, ie = model(None)
+    losses = model.extra_losses(batch, ue, ie)
+    assert {"mcs", "coord", "itcm"} <= set(losses)
+    sum(losses.values()).backward()
+    a = model.aligner
+    assert a.text.mlp[0].weight.grad is not None and a.text.mlp[0].weight.grad.abs().sum() > 0
+    assert a.proto.prototypes.grad is not None and a.proto.prototypes.grad.abs().sum() > 0
+    assert model.backbone.user_emb.grad is not None
+    for teacher in (a.teacher_text, a.teacher_proto, a.teacher_backbone):
+        for p in teacher.parameters():
+            assert not p.requires_grad and p.grad is None
+    opt_params = [p for p in model.parameters() if p.requires_grad]
+    teacher_ids = {id(p) for m in (a.teacher_text, a.teacher_proto, a.teacher_backbone)
+                   for p in m.parameters()}
+    assert not teacher_ids & {id(p) for p in opt_params}
+
+
+def test_teacher_moves_by_momentum_each_step() -> None:
+    model = make_model(momentum=0.9)
+    a = model.aligner
+    with torch.no_grad():
+        a.text.mlp[0].weight.add_(1.0)  # student drifts from teacher
+    before = a.teacher_text.mlp[0].weight.clone()
+    student = a.text.mlp[0].weight.detach().clone()
+    batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
+    ue, ie = model(None)
+    model.extra_losses(batch, ue, ie)
+    assert torch.allclose(a.teacher_text.mlp[0].weight, 0.9 * before + 0.1 * student, atol=1e-6)
+
+
+def test_switches_remove_terms() -> None:
+    model = make_model(mcs=False, coordination=False, itcm=True, prototypes=False)
+    batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
+    ue, ie = model(None)
+    assert set(model.extra_losses(batch, ue, ie)) == {"itcm"}
+    assert isinstance(model.aligner.proto, torch.nn.Identity)
+
+
+def test_eval_mode_fuses_text_side() -> None:
+    model = make_model(fusion=0.5)
+    model.eval()
+    ue, ie = model(None)
+    assert ue.shape[1] == 16 and ie.shape[1] == 16  # backbone dim + text dim

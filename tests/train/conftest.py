@@ -1,0 +1,17 @@
+"""A small real cut of RLMRec's Amazon-book split, prepared once per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lmmrec.train.rlmrec_splits import load_rlmrec_splits
+
+
+@pytest.fixture(scope="session")
+def amazon_cut(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """First 300 users of rlmrec-splits/amazon as a prepared dataset folder."""
+    out = tmp_path_factory.mktemp("amazon300")
+    load_rlmrec_splits(data_dir / "rlmrec-splits" / "amazon", max_users=300).save(out)
+    return out
