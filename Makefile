@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export LMMREC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export LMMREC_CACHE_DIR ?= $(HOME)/.cache/lmmrec
 
-.PHONY: demo test bench lint venv install install-test model
+.PHONY: demo test bench lint install install-test extract release-motivations
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -47,3 +47,22 @@ bench: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check src tests benchmarks
+
+# Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
+# `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
+DATASET ?= amazon-beauty-2023-mini
+WORK ?= work
+extract: install
+	test -f $(WORK)/prepared/$(DATASET)/manifest.json || \
+	  $(VENV)/bin/lmmrec data prepare $(DATASET) --out $(WORK)/prepared/$(DATASET)
+	test -f $(WORK)/stores/$(DATASET).sqlite || ! test -d releases/motivations/$(DATASET) || \
+	  $(VENV)/bin/lmmrec extract import releases/motivations/$(DATASET) \
+	    --store $(WORK)/stores/$(DATASET).sqlite
+	$(VENV)/bin/lmmrec extract --data $(WORK)/prepared/$(DATASET) \
+	  --store $(WORK)/stores/$(DATASET).sqlite
+	$(MAKE) release-motivations DATASET=$(DATASET)
+
+release-motivations: install
+	$(VENV)/bin/lmmrec extract export --store $(WORK)/stores/$(DATASET).sqlite \
+	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET)
+	$(VENV)/bin/lmmrec embed releases/motivations/$(DATASET)

@@ -22,3 +22,29 @@ def data_dir() -> Path:
     if not path.is_dir():
         pytest.fail(f"real datasets not found at {path}: set LMMREC_DATA_DIR")
     return path
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def beauty_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """amazon-beauty-2023-mini prepared with its defaults (3:1:1, seed 2024), once."""
+    from lmmrec.data.pipeline import prepare_to
+
+    out = tmp_path_factory.mktemp("prepared") / "beauty"
+    prepare_to(str(data_dir / "amazon-beauty-2023-mini"), out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def beauty_motivations(beauty_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The frozen real-extraction fixture, embedded with the real MiniLM model."""
+    import shutil
+
+    from lmmrec.text.embed import embed_artifact
+
+    out = tmp_path_factory.mktemp("motivations") / "beauty"
+    shutil.copytree(FIXTURES / "motivations-beauty-mini", out)
+    embed_artifact(out)
+    return out

@@ -172,6 +172,17 @@ def export_cmd(
     typer.echo(json.dumps(manifest["counts"], indent=2))
 
 
+@extract_app.command("import")
+def import_cmd(
+    artifact: Annotated[Path, typer.Argument(help="a released motivation artifact")],
+    store: Annotated[Path, typer.Option(help="store to seed (created if missing)")],
+) -> None:
+    """Seed a store from an artifact, so extraction resumes where the artifact ends."""
+    from lmmrec.text.artifact import import_artifact
+
+    typer.echo(json.dumps({"imported": import_artifact(artifact, store)}))
+
+
 def embed_cmd(
     artifact: Annotated[Path, typer.Argument(help="motivation artifact folder")],
     backend: Annotated[str, typer.Option(help="sentence-transformers | openai")] = "local",

@@ -65,7 +65,8 @@ def reason(matches: list[Match], item_title: str = "") -> str:
     name = item_title if item_title and len(item_title) <= 60 else (
         item_title[:57].rsplit(" ", 1)[0] + "..." if item_title else "this item")
     if not matches:
-        return f"Recommended because people with tastes like yours chose {name}."
+        line = f"Recommended because people with tastes like yours chose {name}"
+        return line if line.endswith((".", "!", "?")) else line + "."
     m = matches[0]
     if m.user_phrase == m.item_phrase:
         line = f"You look for {m.user_phrase}, and reviewers credit {name} with it"
@@ -74,4 +75,4 @@ def reason(matches: list[Match], item_title: str = "") -> str:
                 f"{m.item_phrase}")
     if len(matches) > 1:
         line += f" (also: {matches[1].item_phrase})"
-    return line + "."
+    return line if line.endswith((".", "!", "?")) else line + "."

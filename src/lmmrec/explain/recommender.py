@@ -1,9 +1,15 @@
 """A trained run as a small Cornac-style API keyed by the dataset's raw ids:
-``Recommender.load(run).recommend(user_id, k)`` -> items with scores and reasons."""
+``Recommender.load(run).recommend(user_id, k)`` -> items with scores and reasons.
+
+Everything a request needs is cheap: `precompute(max_k)` ranks every user's top items once
+(seen items masked) and each entity's profile phrases are sliced from the CSR rows once and
+kept, so a request is a slice plus k small phrase-to-phrase matches.
+"""
 
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,12 +20,19 @@ import torch
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import LmmrecError
+from lmmrec.explain.coldstart import Extract, extract_phrases
 from lmmrec.explain.match import Match, best_matches, profile_side, reason
 from lmmrec.text.profiles import Profiles
+
+Side = tuple[list[str], np.ndarray, np.ndarray]  # texts, unit vectors, weights
+PROFILE_TOP = 12  # phrases of a profile considered for matching
 
 
 class UnknownId(LmmrecError, KeyError):
     """A raw user or item id that the run's dataset does not know."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
 
 
 @dataclass
@@ -37,20 +50,27 @@ class Recommendation:
 
 class Recommender:
     def __init__(self, ds: PreparedDataset, user_emb: torch.Tensor, item_emb: torch.Tensor,
-                 profiles: Profiles | None, model: Any = None, cfg: Any = None) -> None:
+                 profiles: Profiles | None, model: Any = None, cfg: Any = None,
+                 extract: Extract | None = None) -> None:
         self.ds, self.user_emb, self.item_emb = ds, user_emb, item_emb
         self.profiles, self.model, self.cfg = profiles, model, cfg
         self.train = ds.train
+        self._extract = extract
+        self._sides: dict[tuple[str, int], Side] = {}
+        self._top: tuple[np.ndarray, np.ndarray] | None = None  # [n_users, K] items, scores
+        self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, run_dir: str | Path) -> Recommender:
+    def load(cls, run_dir: str | Path, extract: Extract | None = None) -> Recommender:
+        """A finished run folder (config.json + best.pt). ``extract`` (text -> phrases) is used
+        for cold start by text; default: the configured LLM backend, built on first use."""
         from lmmrec.train import checkpoint as ckpt
         from lmmrec.train.config import RunConfig
         from lmmrec.train.trainer import BEST, CONFIG, build_model, load_dataset
 
         run = Path(run_dir)
-        if not (run / BEST).exists():
-            raise LmmrecError(f"{run}: no {BEST}: not a finished run folder")
+        if not (run / BEST).exists() or not (run / CONFIG).exists():
+            raise LmmrecError(f"{run}: no {BEST} / {CONFIG}: not a finished run folder")
         cfg = RunConfig.model_validate(json.loads((run / CONFIG).read_text(encoding="utf-8")))
         ds = load_dataset(cfg)
         model = build_model(cfg, ds)
@@ -63,13 +83,27 @@ class Recommender:
             from lmmrec.text.profiles import amass
 
             profiles = amass(ds, cfg.motivations)
-        return cls(ds, user_emb, item_emb, profiles, model, cfg)
+        return cls(ds, user_emb, item_emb, profiles, model, cfg, extract)
+
+    # -- ids ---------------------------------------------------------------------------------
 
     @cached_property
     def item_titles(self) -> list[str]:
         if "title" not in self.ds.items:
             return [""] * self.ds.n_items
         return [t if isinstance(t, str) else "" for t in self.ds.items["title"].tolist()]
+
+    @cached_property
+    def item_ids(self) -> list[str]:
+        return [str(x) for x in self.ds.item_ids]
+
+    @cached_property
+    def user_ids(self) -> list[str]:
+        return [str(x) for x in self.ds.user_ids]
+
+    @cached_property
+    def item_degree(self) -> np.ndarray:
+        return np.bincount(self.train.indices, minlength=self.ds.n_items)
 
     def user_index(self, user_id: str) -> int:
         try:
@@ -83,72 +117,199 @@ class Recommender:
         except KeyError:
             raise UnknownId(f"unknown item id {item_id!r}") from None
 
+    def seen(self, u: int) -> np.ndarray:
+        return self.train.indices[self.train.indptr[u]:self.train.indptr[u + 1]]
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def side(self, entity: str, index: int) -> Side:
+        """(texts, vectors, weights) of an entity's top profile phrases, cached."""
+        key = (entity, index)
+        got = self._sides.get(key)
+        if got is None:
+            if self.profiles is None:
+                got = ([], np.zeros((0, 1), np.float32), np.zeros(0, np.float32))
+            else:
+                texts, vecs, w = profile_side(self.profiles, entity, index, PROFILE_TOP)
+                got = (texts, np.ascontiguousarray(vecs, dtype=np.float32), w)
+            self._sides[key] = got
+        return got
+
+    def user_profile(self, user_id: str) -> dict[str, Any]:
+        u = self.user_index(user_id)
+        out: dict[str, Any] = {"user": self.user_ids[u],
+                               "n_train_interactions": int(len(self.seen(u)))}
+        if self.profiles is not None:
+            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
+                                  for ph, w in self.profiles.top_phrases("user", u,
+                                                                         PROFILE_TOP)]
+            out["summary"] = self.profiles.summary("user", u)
+        return out
+
+    def item_profile(self, item_id: str) -> dict[str, Any]:
+        i = self.item_index(item_id)
+        out: dict[str, Any] = {"item": self.item_ids[i], "title": self.item_titles[i],
+                               "n_train_interactions": int(self.item_degree[i])}
+        if self.profiles is not None:
+            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
+                                  for ph, w in self.profiles.top_phrases("item", i,
+                                                                         PROFILE_TOP)]
+            out["summary"] = self.profiles.summary("item", i)
+        return out
+
+    # -- ranking -----------------------------------------------------------------------------
+
+    def precompute(self, max_k: int = 100, chunk: int = 4096, explain: bool = True) -> None:
+        """Rank every user's top ``max_k`` unseen items once (and, with ``explain``, slice
+        every profile once), so `recommend` with k <= max_k is a lookup."""
+        n_users, n_items = self.ds.n_users, self.ds.n_items
+        k = min(max_k, n_items)
+        items = np.zeros((n_users, k), dtype=np.int64)
+        scores = np.full((n_users, k), -np.inf, dtype=np.float32)
+        train = self.train
+        with torch.no_grad():
+            for start in range(0, n_users, chunk):
+                end = min(start + chunk, n_users)
+                s = self.user_emb[start:end] @ self.item_emb.T
+                sub = train[start:end].tocoo()
+                if sub.nnz:
+                    s[torch.from_numpy(sub.row.astype(np.int64)),
+                      torch.from_numpy(sub.col.astype(np.int64))] = -torch.inf
+                v, i = torch.topk(s, k, dim=1)
+                items[start:end], scores[start:end] = i.numpy(), v.numpy()
+        self._top = (items, scores)
+        if explain and self.profiles is not None:
+            for u in np.flatnonzero(self.profiles.user_pos.getnnz(axis=1)):
+                self.side("user", int(u))
+            for i in np.flatnonzero(self.profiles.item.getnnz(axis=1)):
+                self.side("item", int(i))
+
+    @property
+    def max_k(self) -> int:
+        return 0 if self._top is None else int(self._top[0].shape[1])
+
     def _rank(self, scores: torch.Tensor, k: int, seen: np.ndarray) -> tuple[np.ndarray,
                                                                              np.ndarray]:
         scores = scores.clone()
         if len(seen):
-            scores[torch.from_numpy(seen)] = -torch.inf
+            scores[torch.from_numpy(seen.astype(np.int64))] = -torch.inf
         k = min(k, int(torch.isfinite(scores).sum()))
         s, i = torch.topk(scores, k)
         return i.numpy(), s.numpy()
 
     def recommend(self, user_id: str, k: int = 10, remove_seen: bool = True,
                   explain: bool = True) -> list[Recommendation]:
+        """Top-k items for a known user, training items excluded, each with its reason."""
+        if k < 1:
+            raise LmmrecError(f"k must be at least 1, got {k}")
         u = self.user_index(user_id)
-        seen = self.train.indices[self.train.indptr[u]:self.train.indptr[u + 1]]
-        items, scores = self._rank(self.item_emb @ self.user_emb[u], k,
-                                   seen if remove_seen else np.array([], dtype=np.int64))
-        user_ph = (profile_side(self.profiles, "user", u) if self.profiles is not None
-                   else ([], np.zeros((0, 1)), np.zeros(0)))
+        if remove_seen and self._top is not None and k <= self.max_k:
+            items, scores = self._top[0][u, :k], self._top[1][u, :k]
+            keep = np.isfinite(scores)
+            items, scores = items[keep], scores[keep]
+        else:
+            with torch.no_grad():
+                items, scores = self._rank(self.item_emb @ self.user_emb[u], k,
+                                           self.seen(u) if remove_seen
+                                           else np.array([], dtype=np.int64))
+        user_ph = self.side("user", u)
         return [self._explained(int(i), float(s), user_ph, explain)
                 for i, s in zip(items, scores, strict=True)]
 
-    def _explained(self, i: int, score: float,
-                   user_ph: tuple[list[str], np.ndarray, np.ndarray],
-                   explain: bool) -> Recommendation:
+    def _explained(self, i: int, score: float, user_ph: Side, explain: bool) -> Recommendation:
         title = self.item_titles[i]
         matches: list[Match] = []
         if explain and self.profiles is not None:
-            matches = best_matches(*user_ph, *profile_side(self.profiles, "item", i))
-        return Recommendation(str(self.ds.item_ids[i]), score, reason(matches, title),
-                              matches, title)
+            matches = best_matches(*user_ph, *self.side("item", i))
+        return Recommendation(self.item_ids[i], score, reason(matches, title), matches, title)
+
+    # -- cold start --------------------------------------------------------------------------
+
+    def _phrase_vectors(self, phrases: list[str]) -> np.ndarray:
+        """Unit vectors of phrases: the artifact's own where known, else embedded (cached)."""
+        assert self.profiles is not None
+        vocab = self._vocab
+        vecs = np.zeros((len(phrases), self.profiles.dim), dtype=np.float32)
+        missing = [j for j, p in enumerate(phrases) if p not in vocab]
+        for j, p in enumerate(phrases):
+            if p in vocab:
+                vecs[j] = self.profiles.embeddings[vocab[p]]
+        if missing:
+            from lmmrec.text.embed import embed_texts
+
+            vecs[missing] = embed_texts([phrases[j] for j in missing], self._embed_config)
+        return vecs
+
+    @cached_property
+    def _embed_config(self) -> Any:
+        """The embedding model the artifact's phrases were embedded with."""
+        from lmmrec.text.artifact import read_manifest
+        from lmmrec.text.embed import EmbedConfig
+
+        info: dict[str, Any] = {}
+        if self.cfg is not None and getattr(self.cfg, "motivations", None):
+            try:
+                info = read_manifest(Path(self.cfg.motivations)).get("embedding") or {}
+            except LmmrecError:
+                info = {}
+        return EmbedConfig(**{k: info[k] for k in ("kind", "model") if info.get(k)})
+
+    @cached_property
+    def _vocab(self) -> dict[str, int]:
+        assert self.profiles is not None
+        return {p: j for j, p in enumerate(self.profiles.phrases)}
 
     def recommend_for_phrases(self, phrases: list[str], k: int = 10) -> list[Recommendation]:
         """Cold start: rank items for a new user described only by motivation phrases."""
         if self.profiles is None or self.model is None or not hasattr(self.model, "aligner"):
             raise LmmrecError("cold start by text needs a run trained with motivations "
                               "(--method lmmrec | rlmrec-con | rlmrec-gen)")
-        from lmmrec.text.embed import embed_texts
-
+        phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
         if not phrases:
             raise LmmrecError("no motivation phrases to rank by")
-        vecs = embed_texts(phrases, _embed_cfg(self.profiles))
-        pooled = torch.from_numpy(vecs.mean(0, keepdims=True))
+        if k < 1:
+            raise LmmrecError(f"k must be at least 1, got {k}")
+        vecs = self._phrase_vectors(phrases)
+        weights = np.full(len(phrases), 1.0 / len(phrases), dtype=np.float32)
         aligner = self.model.aligner
-        enc = getattr(aligner, "text", None) or getattr(aligner, "mlp", None)
+        enc = getattr(aligner, "text", None)
+        if enc is None:
+            enc = getattr(aligner, "mlp", None)
         with torch.no_grad():
+            v = torch.from_numpy(vecs)
+            w = torch.from_numpy(weights)
+            query = getattr(enc, "query", None)
+            if query is not None:  # attention pooling, as the encoder pools a profile
+                logits = v @ query
+                w = w * torch.exp(logits - logits.max())
+                w = w / w.sum().clamp_min(1e-12)
+            pooled = (w[:, None] * v).sum(0, keepdim=True)
             z = enc(pooled)[0] if enc is not None else pooled[0]
-        _, item_text = aligner.text_embeddings()
-        dim = self.model.backbone.dim
-        item_inter = self.item_emb[:, :dim]
-        scores = item_inter @ z if z.shape[0] == dim else item_text @ z
+            _, item_text = aligner.text_embeddings()
+            dim = self.model.backbone.dim
+            # the model fills a cold user's CF vector with its text vector: do the same
+            scores = (self.item_emb[:, :dim] @ z if z.shape[0] == dim
+                      else item_text @ z)
         items, s = self._rank(scores, k, np.array([], dtype=np.int64))
-        user_ph = (list(phrases), vecs, np.ones(len(phrases)))  # the new user's own phrases
-        return [self._explained(int(i), float(v), user_ph, True)
-                for i, v in zip(items, s, strict=True)]
+        user_ph: Side = (phrases, vecs, weights)  # the new user's own phrases
+        return [self._explained(int(i), float(x), user_ph, True)
+                for i, x in zip(items, s, strict=True)]
 
-    def item_profile(self, item_id: str) -> dict[str, Any]:
-        i = self.item_index(item_id)
-        out: dict[str, Any] = {"item": str(self.ds.item_ids[i]), "title": self.item_titles[i],
-                               "n_train_interactions": int((self.train.indices == i).sum())}
-        if self.profiles is not None:
-            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
-                                  for ph, w in self.profiles.top_phrases("item", i, 12)]
-            out["summary"] = self.profiles.summary("item", i)
-        return out
+    def extractor(self) -> Extract:
+        """The text -> phrases function for cold start (default: configured LLM, lazily)."""
+        with self._lock:
+            if self._extract is None:
+                from lmmrec.explain.coldstart import configured_extractor
+
+                self._extract = configured_extractor()
+            return self._extract
+
+    def extract_phrases(self, texts: list[str], extract: Extract | None = None) -> list[str]:
+        return extract_phrases(texts, extract or self.extractor())
+
+    def recommend_for_text(self, texts: list[str], k: int = 10,
+                           extract: Extract | None = None) -> list[Recommendation]:
+        """Cold start from raw review texts: motivations by the LLM, then as by phrases."""
+        return self.recommend_for_phrases(self.extract_phrases(texts, extract), k)
 
 
-def _embed_cfg(_: Profiles) -> Any:
-    from lmmrec.text.embed import EmbedConfig
-
-    return EmbedConfig()

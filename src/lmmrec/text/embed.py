@@ -108,6 +108,7 @@ def artifact_texts(reviews: pd.DataFrame) -> list[str]:
 
 def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[str, Any]:
     """Embed every distinct phrase of the artifact; writes phrases.parquet + embeddings.npy."""
+    from rich.console import Console
     from rich.progress import Progress
 
     from lmmrec.text.artifact import load_reviews
@@ -116,7 +117,7 @@ def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[s
     folder = Path(folder)
     manifest = read_manifest(folder)
     texts = artifact_texts(load_reviews(folder))
-    with Progress() as bar:
+    with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task("embed", total=len(texts))
         emb = embed_texts(texts, cfg, progress=lambda n: bar.advance(task, n))
     tmp_p, tmp_e = folder / "phrases.parquet.tmp", folder / "embeddings.npy.tmp"
@@ -132,11 +133,21 @@ def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[s
 
 
 def load_embeddings(folder: str | Path) -> tuple[list[str], np.ndarray]:
-    folder = Path(folder)
-    if not (folder / "embeddings.npy").exists():
-        from lmmrec.errors import DataError
+    """(texts, float32 vectors) of an embedded artifact, checked against each other and the
+    manifest, so a stale or foreign embedding file fails here rather than in training."""
+    from lmmrec.errors import DataError
 
+    folder = Path(folder)
+    if not (folder / "embeddings.npy").exists() or not (folder / "phrases.parquet").exists():
         raise DataError("artifact has no embeddings: run `lmmrec embed` on it", path=folder)
     texts = pd.read_parquet(folder / "phrases.parquet")["text"].tolist()
-    emb = np.load(folder / "embeddings.npy").astype(np.float32)
+    emb = np.load(folder / "embeddings.npy", allow_pickle=False).astype(np.float32)
+    if emb.ndim != 2 or emb.shape[0] != len(texts):
+        raise DataError(f"embeddings have shape {emb.shape} but phrases.parquet has "
+                        f"{len(texts)} rows: re-run `lmmrec embed`",
+                        path=folder / "embeddings.npy")
+    dim = read_manifest(folder).get("embedding", {}).get("dim")
+    if dim is not None and emb.shape[1] != dim:
+        raise DataError(f"embeddings are {emb.shape[1]}-d but the manifest says {dim}-d",
+                        path=folder / "embeddings.npy", field="embedding.dim")
     return texts, emb

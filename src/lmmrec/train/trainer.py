@@ -251,10 +251,13 @@ def _truncate_log(path: Path, epoch: int) -> None:
 
 
 def _progress(enabled: bool):  # noqa: ANN202
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    # stderr: stdout stays free for machine-readable output.
     return Progress(TextColumn("epoch"), MofNCompleteColumn(), BarColumn(),
-                    TextColumn("{task.description}"), TimeElapsedColumn(), disable=not enabled)
+                    TextColumn("{task.description}"), TimeElapsedColumn(), disable=not enabled,
+                    console=Console(stderr=True))
 
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:

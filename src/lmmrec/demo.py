@@ -1,0 +1,155 @@
+"""The end-to-end demo pipeline behind `lmmrec demo` (and `make demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from lmmrec.errors import LmmrecError
+
+
+def prepare(dataset: str, out: Path, console: Console) -> Any:
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.data.pipeline import prepare_to
+
+    folder = out / "data"
+    if (folder / "manifest.json").exists():
+        ds = PreparedDataset.load(folder)
+        console.print(f"[bold]1. data[/] reusing {folder}")
+    else:
+        console.print(f"[bold]1. data[/] preparing {dataset} -> {folder}")
+        ds = prepare_to(dataset, folder)
+    s = ds.stats()
+    console.print(f"   {s['n_users']} users, {s['n_items']} items, train/val/test "
+                  f"{s['n_train']}/{s['n_val']}/{s['n_test']}, {s['n_reviews']} reviews")
+    return folder, ds
+
+
+def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
+                console: Console) -> Path | None:
+    """Released artifact + extraction of up to `limit` missing reviews -> embedded artifact."""
+    from lmmrec.llm.store import Store
+    from lmmrec.text.artifact import export_artifact, import_artifact
+    from lmmrec.text.embed import embed_artifact
+
+    store = out / "motivations.sqlite"
+    if release.exists():
+        n = import_artifact(release, store)
+        console.print(f"[bold]2. motivations[/] {n} reviews from the released artifact {release}")
+    else:
+        console.print(f"[bold]2. motivations[/] no released artifact at {release}")
+    if limit > 0:
+        from lmmrec.llm import job
+        from lmmrec.llm.backends import LocalBackend, LocalConfig
+        from lmmrec.llm.prompts import PROMPT_VERSION
+
+        inputs = job.review_inputs(ds)
+        with Store(store) as st:
+            todo = job.plan(inputs, st, limit=limit).todo
+        if todo:
+            console.print(f"   extracting {len(todo)} missing reviews with the local LLM ...")
+            backend = LocalBackend(LocalConfig())
+            with Store(store, backend.model_id, PROMPT_VERSION) as st:
+                summary = job.run(backend, st, job.plan(inputs, st, limit=limit))
+            backend.close()
+            r = summary.as_dict()
+            console.print(f"   {r['ok']} ok, {r['failed']} failed, "
+                          f"{r['reviews_per_minute']} reviews/min")
+    if not store.exists():
+        return None
+    artifact = out / "motivations"
+    m = export_artifact(store, artifact, data)
+    c = m["counts"]
+    console.print(f"   artifact: {c['extracted']} of {c['reviews_total']} reviews extracted "
+                  f"({c['pending']} pending); embedding phrases ...")
+    if c["extracted"] == 0:
+        return None
+    embed_artifact(artifact)
+    return artifact
+
+
+def train(data: Path, artifact: Path | None, out: Path, backbone: str, methods: list[str],
+          max_epochs: int, seed: int, console: Console) -> dict[str, dict[str, Any]]:
+    from lmmrec.train.config import resolve_config
+    from lmmrec.train.trainer import fit
+
+    results = {}
+    for method in methods:
+        if method != "base" and artifact is None:
+            console.print(f"   skipping {method}: no motivations available")
+            continue
+        run = out / "runs" / method
+        if (run / "metrics.json").exists():
+            import json
+
+            results[method] = json.loads((run / "metrics.json").read_text())
+            console.print(f"[bold]3. train[/] {method}: reusing {run}")
+            continue
+        console.print(f"[bold]3. train[/] {backbone} + {method} -> {run}")
+        base: dict[str, Any] = {"data": str(data), "method": method}
+        if method != "base":
+            base["motivations"] = str(artifact)
+        cfg = resolve_config(backbone, [], [f"train.max_epochs={max_epochs}",
+                                            f"train.seed={seed}"], base=base)
+        results[method] = fit(cfg, run)
+    return results
+
+
+def comparison(results: dict[str, dict[str, Any]], console: Console) -> list[dict[str, Any]]:
+    table = Table(title="test metrics (full ranking)")
+    keys = ["recall@10", "recall@20", "ndcg@10", "ndcg@20"]
+    table.add_column("method")
+    for k in keys:
+        table.add_column(k, justify="right")
+    table.add_column("best epoch", justify="right")
+    table.add_column("s/epoch", justify="right")
+    rows = []
+    for method, r in results.items():
+        t = r["test"]
+        table.add_row(method, *(f"{t[k]:.4f}" for k in keys), str(r["best_epoch"]),
+                      f"{r['seconds_per_epoch']:.2f}")
+        rows.append({"method": method, **{k: t[k] for k in keys},
+                     "best_epoch": r["best_epoch"]})
+    console.print(table)
+    return rows
+
+
+def explained(run: Path, console: Console, n_users: int = 3) -> list[dict[str, Any]]:
+    import numpy as np
+
+    from lmmrec.explain.recommender import Recommender
+
+    rec = Recommender.load(run)
+    if rec.profiles is None:
+        return []
+    have = np.flatnonzero(rec.profiles.user_pos.getnnz(axis=1) > 0)
+    out = []
+    for u in have[:n_users]:
+        uid = str(rec.ds.user_ids[u])
+        items = rec.recommend(uid, k=3)
+        console.print(f"[bold]user {uid}[/] ({rec.profiles.summary('user', int(u))})")
+        for r in items:
+            console.print(f"  - {r.item} {r.title[:50]!r}: {r.reason}")
+        out.append({"user": uid, "recommendations": [r.as_dict() for r in items]})
+    return out
+
+
+def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epochs: int,
+             extract_limit: int, seed: int, releases: Path, console: Console
+             ) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    data, ds = prepare(dataset, out, console)
+    artifact = motivations(data, ds, out, releases / ds.name, extract_limit, console)
+    results = train(data, artifact, out, backbone, methods, max_epochs, seed, console)
+    if not results:
+        raise LmmrecError("no method could be trained")
+    rows = comparison(results, console)
+    examples = []
+    aligned = [m for m in methods if m in results and m != "base"]
+    if aligned:
+        console.print("[bold]4. explained recommendations[/]")
+        examples = explained(out / "runs" / aligned[-1], console)
+    return {"summary": {"dataset": ds.name, "comparison": rows, "examples": examples}}

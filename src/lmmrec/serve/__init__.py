@@ -1,0 +1,1 @@
+"""HTTP service of a trained run: `create_app(recommender, settings)` (FastAPI)."""

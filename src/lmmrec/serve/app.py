@@ -1,0 +1,263 @@
+"""The recommendation service: a FastAPI app over one loaded :class:`Recommender`.
+
+The model is loaded once, before the app is built; `create_app` ranks every user's top
+`max_k` items up front, and each (user, k) answer is rendered to JSON bytes once and kept,
+so a warm request is a dictionary lookup. Cold start by text runs the LLM in the thread
+pool (the endpoint is synchronous) so it never blocks the event loop.
+
+Routes: GET /health, GET /users/{id}/recommendations?k=, GET /users/{id},
+POST /recommendations (cold start by text), GET /items/{id}; OpenAPI docs at /docs.
+Errors: unknown id 404, bad query or body 422, body over `max_body_bytes` 413,
+missing or wrong `X-API-Key` (when a key is configured) 401.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections import OrderedDict
+from typing import Any
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from lmmrec.errors import LmmrecError
+from lmmrec.explain.coldstart import MAX_REVIEWS, ExtractionError
+from lmmrec.explain.recommender import Recommender, UnknownId
+
+MAX_K = 100
+MAX_TEXT_CHARS = 5000
+
+
+class ServeSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = None  # None or "": no key required
+    default_k: int = Field(10, ge=1, le=MAX_K)
+    max_body_bytes: int = Field(64 * 1024, ge=1)
+    cache_size: int = Field(100_000, ge=0)  # rendered (user, k) answers kept
+    precompute: bool = True
+    title: str = "lmmrec"
+
+
+# -- schemas (responses are documented; warm answers are served pre-rendered) --------------
+
+class MatchOut(BaseModel):
+    user_phrase: str
+    item_phrase: str
+    similarity: float
+
+
+class RecommendationOut(BaseModel):
+    item: str
+    title: str
+    score: float
+    reason: str
+    matches: list[MatchOut]
+
+
+class UserRecommendations(BaseModel):
+    user: str
+    k: int
+    items: list[RecommendationOut]
+
+
+class ColdStartRequest(BaseModel):
+    """A new user's own reviews: `text` (one review) and/or `texts` (several)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: str | None = Field(None, min_length=1, max_length=MAX_TEXT_CHARS)
+    texts: list[str] = Field(default_factory=list, max_length=MAX_REVIEWS)
+    k: int = Field(10, ge=1, le=MAX_K)
+
+    @model_validator(mode="after")
+    def _some_text(self) -> ColdStartRequest:
+        for t in self.texts:
+            if len(t) > MAX_TEXT_CHARS:
+                raise ValueError(f"each text must be at most {MAX_TEXT_CHARS} characters")
+        if not self.all_texts():
+            raise ValueError("give the new user's review(s) as 'text' or 'texts'")
+        return self
+
+    def all_texts(self) -> list[str]:
+        return [t for t in ([self.text] if self.text else []) + self.texts if t.strip()]
+
+
+class ColdStartOut(BaseModel):
+    motivations: list[str]
+    k: int
+    items: list[RecommendationOut]
+
+
+class PhraseWeight(BaseModel):
+    phrase: str
+    weight: float
+
+
+class ItemOut(BaseModel):
+    item: str
+    title: str
+    n_train_interactions: int
+    motivations: list[PhraseWeight] = []
+    summary: str = ""
+
+
+class UserOut(BaseModel):
+    user: str
+    n_train_interactions: int
+    motivations: list[PhraseWeight] = []
+    summary: str = ""
+
+
+class Health(BaseModel):
+    status: str
+    users: int
+    items: int
+    motivations: bool
+    precomputed_k: int
+
+
+# -- the body-size guard (pure ASGI: counts streamed bodies too) ---------------------------
+
+class BodyLimit:
+    def __init__(self, app: Any, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            try:
+                too_big = int(length) > self.max_bytes
+            except ValueError:
+                await _plain(send, 400, "invalid Content-Length")
+                return
+            if too_big:
+                await _plain(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+        state = {"seen": 0, "over": False, "sent": False}
+
+        async def limited() -> dict:
+            msg = await receive()
+            if msg["type"] == "http.request" and not state["over"]:
+                state["seen"] += len(msg.get("body", b""))
+                if state["seen"] > self.max_bytes:  # stop reading; the answer becomes 413
+                    state["over"] = True
+                    return {"type": "http.request", "body": b"", "more_body": False}
+            return msg
+
+        async def guarded(msg: dict) -> None:
+            if state["over"]:
+                if not state["sent"]:
+                    state["sent"] = True
+                    await _plain(send, 413, f"request body larger than {self.max_bytes} bytes")
+                return
+            await send(msg)
+
+        await self.app(scope, limited, guarded)
+
+
+async def _plain(send: Any, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+# -- the app -------------------------------------------------------------------------------
+
+def create_app(recommender: Recommender, settings: ServeSettings | None = None) -> FastAPI:
+    settings = settings or ServeSettings()
+    rec = recommender
+    if settings.precompute and rec.max_k < MAX_K:
+        rec.precompute(MAX_K)
+    has_motivations = rec.profiles is not None
+    app = FastAPI(title=settings.title, version="1",
+                  description="Explained recommendations of a trained lmmrec run.")
+    app.state.recommender, app.state.settings = rec, settings
+    cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
+    items_cache: dict[int, bytes] = {}
+
+    header = APIKeyHeader(name="X-API-Key", auto_error=False,
+                          description="required when the service is started with a key")
+    expected = (settings.api_key or "").encode()
+
+    async def require_key(key: str | None = Security(header)) -> None:
+        if not expected:
+            return
+        if key is None or not secrets.compare_digest(key.encode(), expected):
+            raise HTTPException(401, "missing or wrong API key (header X-API-Key)",
+                                headers={"WWW-Authenticate": "APIKey"})
+
+    auth = [Depends(require_key)]
+
+    @app.exception_handler(UnknownId)
+    async def _unknown(_: Request, e: UnknownId) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    @app.get("/health", response_model=Health, tags=["service"])
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "users": rec.ds.n_users, "items": rec.ds.n_items,
+                "motivations": has_motivations, "precomputed_k": rec.max_k}
+
+    @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations,
+             dependencies=auth, tags=["recommend"],
+             responses={404: {"description": "unknown user"}})
+    async def user_recommendations(
+        user_id: str = Path(..., max_length=200),
+        k: int = Query(settings.default_k, ge=1, le=MAX_K, description="items to return"),
+    ) -> Response:
+        u = rec.user_index(user_id)
+        key = (u, k)
+        body = cache.get(key)
+        if body is None:
+            recs = rec.recommend(user_id, k)
+            body = json.dumps({"user": rec.user_ids[u], "k": k,
+                               "items": [r.as_dict() for r in recs]},
+                              ensure_ascii=False).encode()
+            if settings.cache_size:
+                cache[key] = body
+                if len(cache) > settings.cache_size:
+                    cache.popitem(last=False)
+        return Response(body, media_type="application/json")
+
+    @app.get("/users/{user_id}", response_model=UserOut, dependencies=auth, tags=["profile"],
+             responses={404: {"description": "unknown user"}})
+    async def user_profile(user_id: str = Path(..., max_length=200)) -> dict[str, Any]:
+        return rec.user_profile(user_id)
+
+    @app.get("/items/{item_id}", response_model=ItemOut, dependencies=auth, tags=["profile"],
+             responses={404: {"description": "unknown item"}})
+    async def item(item_id: str = Path(..., max_length=200)) -> Response:
+        i = rec.item_index(item_id)
+        body = items_cache.get(i)
+        if body is None:
+            body = json.dumps(rec.item_profile(item_id), ensure_ascii=False).encode()
+            items_cache[i] = body
+        return Response(body, media_type="application/json")
+
+    @app.post("/recommendations", response_model=ColdStartOut, dependencies=auth,
+              tags=["recommend"],
+              responses={413: {"description": "body too large"},
+                         422: {"description": "invalid body, or no motivation extracted"},
+                         501: {"description": "the run was trained without motivations"}})
+    def cold_start(body: ColdStartRequest) -> dict[str, Any]:
+        if not has_motivations or not hasattr(rec.model, "aligner"):
+            raise HTTPException(501, "cold start by text needs a run trained with motivations")
+        try:
+            phrases = rec.extract_phrases(body.all_texts())
+            recs = rec.recommend_for_phrases(phrases, body.k)
+        except ExtractionError as e:
+            raise HTTPException(422, str(e)) from e
+        except LmmrecError as e:
+            raise HTTPException(422, str(e)) from e
+        return {"motivations": phrases, "k": body.k, "items": [r.as_dict() for r in recs]}
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

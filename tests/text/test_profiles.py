@@ -1,0 +1,121 @@
+"""Profiles come from training interactions only; artifacts round-trip; bad artifacts fail."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lmmrec.align.build import wrap
+from lmmrec.backbones import build_backbone
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import DataError
+from lmmrec.text.artifact import FORMAT, import_artifact, write_manifest
+from lmmrec.text.profiles import amass
+
+
+def marked_artifact(ds: PreparedDataset, out: Path) -> Path:
+    """An artifact whose every review (all splits) carries phrases naming its split."""
+    inter = ds.interactions
+    users = ds.users["raw_id"].astype(str).to_numpy()[inter["user"].to_numpy()]
+    items = ds.items["raw_id"].astype(str).to_numpy()[inter["item"].to_numpy()]
+    rows, phrases = [], []
+    for k, (u, i, split) in enumerate(zip(users, items, inter["split"], strict=True)):
+        ph = [f"{split} marker {k}", f"{split} attribute {k}"]
+        phrases += ph
+        rows.append({"input_hash": f"h{k}", "user_id": u, "item_id": i, "status": "ok",
+                     "why": "", "pos": [ph[0]], "neg": [], "attr": [ph[1]],
+                     "prompt_tokens": 0, "output_tokens": 0, "cached_tokens": 0,
+                     "latency_s": 0.0, "attempts": 1, "error": ""})
+    out.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(out / "reviews.parquet", index=False)
+    texts = sorted(set(phrases))
+    pd.DataFrame({"text": texts}).to_parquet(out / "phrases.parquet", index=False)
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(len(texts), 8)).astype(np.float32)
+    np.save(out / "embeddings.npy", (emb / np.linalg.norm(emb, axis=1, keepdims=True))
+            .astype(np.float16))
+    write_manifest(out, {"format": FORMAT, "dataset": ds.name, "model_id": "test:marker",
+                         "prompt_version": "test", "counts": {}})
+    return out
+
+
+def test_profiles_and_text_inputs_see_training_reviews_only(beauty_dir: Path,
+                                                            tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    p = amass(ds, art)
+    used = set()
+    for m in (p.user_pos, p.user_neg, p.item, p.review_user_w, p.review_item_w):
+        used.update(p.phrases[j] for j in np.unique(m.indices))
+    assert used, "profiles should not be empty"
+    assert all(ph.startswith("train ") for ph in used), sorted(
+        ph for ph in used if not ph.startswith("train "))[:5]
+    n_train = int((ds.interactions["split"] == "train").sum())
+    assert p.stats["train_reviews_used"] == n_train
+    assert p.stats["reviews_excluded_not_train"] == len(ds.interactions) - n_train
+    # What training consumes: the aligner's inputs are built from these profiles only.
+    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train, {"dim": 8})
+    model = wrap(backbone, "lmmrec", {}, ds, art)
+    inp = model.aligner.inputs
+    cols = set(inp.user_rows.col.tolist()) | set(inp.item_rows.col.tolist())
+    assert all(p.phrases[c].startswith("train ") for c in cols)
+    assert inp.review_user_vec.shape[0] == n_train
+
+
+def test_artifact_for_another_dataset_fails(beauty_dir: Path, tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    m = json.loads((art / "manifest.json").read_text())
+    m["dataset"] = "steam-au"
+    (art / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(DataError, match="steam-au"):
+        amass(ds, art)
+
+
+def test_artifact_with_foreign_ids_fails(beauty_dir: Path, tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    df = pd.read_parquet(art / "reviews.parquet")
+    df["user_id"] = "X" + df["user_id"]
+    df.to_parquet(art / "reviews.parquet", index=False)
+    with pytest.raises(DataError, match="ids do not match"):
+        amass(ds, art)
+
+
+def test_artifact_without_embeddings_fails(beauty_dir: Path, tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    (art / "embeddings.npy").unlink()
+    with pytest.raises(DataError, match="lmmrec embed"):
+        amass(ds, art)
+
+
+def test_embedding_dimension_mismatch_fails(beauty_dir: Path, tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    texts = pd.read_parquet(art / "phrases.parquet")
+    np.save(art / "embeddings.npy", np.zeros((len(texts) + 3, 8), dtype=np.float16))
+    with pytest.raises(DataError, match="rows"):
+        amass(ds, art)
+
+
+def test_real_fixture_import_export_round_trip(beauty_dir: Path, beauty_motivations: Path,
+                                               tmp_path: Path) -> None:
+    from lmmrec.text.artifact import export_artifact, load_reviews
+
+    store = tmp_path / "store.sqlite"
+    n = import_artifact(beauty_motivations, store)
+    assert n > 0
+    out = tmp_path / "again"
+    export_artifact(store, out, beauty_dir)
+    a = load_reviews(beauty_motivations).sort_values(["user_id", "item_id"])
+    b = load_reviews(out).sort_values(["user_id", "item_id"])
+    assert a["input_hash"].tolist() == b["input_hash"].tolist()
+    assert [list(x) for x in a["pos"]] == [list(x) for x in b["pos"]]
+    # the copy beside it is untouched by the export
+    shutil.rmtree(out)
