@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export LMMREC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export LMMREC_CACHE_DIR ?= $(HOME)/.cache/lmmrec
 
-.PHONY: demo test bench lint install install-test extract release-motivations
+.PHONY: demo test bench lint install install-test extract release-motivations chromium
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -38,7 +38,12 @@ install-test: $(VENV)/.installed-test $(VENV)/.model
 demo: install
 	$(VENV)/bin/lmmrec demo
 
-test: install-test
+# Headless Chromium renders the HTML report in its test (Debian's package).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install-test chromium
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 

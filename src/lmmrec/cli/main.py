@@ -19,6 +19,9 @@ COMMAND_MODULES = [
     "lmmrec.cli.extract",
     "lmmrec.cli.demo",
     "lmmrec.cli.experiment",
+    "lmmrec.cli.recommend",
+    "lmmrec.cli.serve",
+    "lmmrec.cli.report",
 ]
 
 

@@ -47,6 +47,7 @@ def recommend_cmd(
     else:
         if not texts:
             raise ConfigError("--text/--text-file: no review text given")
+        rec._require_text()  # before the LLM is loaded
         from lmmrec.explain.coldstart import configured_extractor
         from lmmrec.explain.extract_config import backend_config
 
@@ -66,7 +67,7 @@ def _print(recs, user: str | None, phrases: list[str]) -> None:  # noqa: ANN001
     from rich.console import Console
     from rich.markup import escape
 
-    con = Console(highlight=False)
+    con = Console(highlight=False, soft_wrap=True)
     who = f"user {user}" if user is not None else "the new user"
     if phrases:
         con.print(f"[bold]motivations of {who}:[/bold] {escape(', '.join(phrases))}")

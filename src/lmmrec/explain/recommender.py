@@ -51,19 +51,24 @@ class Recommendation:
 class Recommender:
     def __init__(self, ds: PreparedDataset, user_emb: torch.Tensor, item_emb: torch.Tensor,
                  profiles: Profiles | None, model: Any = None, cfg: Any = None,
-                 extract: Extract | None = None) -> None:
+                 extract: Extract | Any = None) -> None:
         self.ds, self.user_emb, self.item_emb = ds, user_emb, item_emb
         self.profiles, self.model, self.cfg = profiles, model, cfg
         self.train = ds.train
+        if extract is not None and hasattr(extract, "complete"):  # a Backend: wrap it
+            from lmmrec.explain.coldstart import BackendExtractor
+
+            extract = BackendExtractor(extract)
         self._extract = extract
         self._sides: dict[tuple[str, int], Side] = {}
         self._top: tuple[np.ndarray, np.ndarray] | None = None  # [n_users, K] items, scores
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, run_dir: str | Path, extract: Extract | None = None) -> Recommender:
-        """A finished run folder (config.json + best.pt). ``extract`` (text -> phrases) is used
-        for cold start by text; default: the configured LLM backend, built on first use."""
+    def load(cls, run_dir: str | Path, extract: Extract | Any = None) -> Recommender:
+        """A finished run folder (config.json + best.pt). ``extract`` (text -> phrases, or an
+        LLM Backend) is used for cold start by text; default: the configured LLM backend
+        (local), built on first use."""
         from lmmrec.train import checkpoint as ckpt
         from lmmrec.train.config import RunConfig
         from lmmrec.train.trainer import BEST, CONFIG, build_model, load_dataset
@@ -138,7 +143,8 @@ class Recommender:
     def user_profile(self, user_id: str) -> dict[str, Any]:
         u = self.user_index(user_id)
         out: dict[str, Any] = {"user": self.user_ids[u],
-                               "n_train_interactions": int(len(self.seen(u)))}
+                               "n_train_interactions": int(len(self.seen(u))),
+                               "motivations": [], "summary": ""}
         if self.profiles is not None:
             out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
                                   for ph, w in self.profiles.top_phrases("user", u,
@@ -149,7 +155,8 @@ class Recommender:
     def item_profile(self, item_id: str) -> dict[str, Any]:
         i = self.item_index(item_id)
         out: dict[str, Any] = {"item": self.item_ids[i], "title": self.item_titles[i],
-                               "n_train_interactions": int(self.item_degree[i])}
+                               "n_train_interactions": int(self.item_degree[i]),
+                               "motivations": [], "summary": ""}
         if self.profiles is not None:
             out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
                                   for ph, w in self.profiles.top_phrases("item", i,
@@ -259,11 +266,20 @@ class Recommender:
         assert self.profiles is not None
         return {p: j for j, p in enumerate(self.profiles.phrases)}
 
-    def recommend_for_phrases(self, phrases: list[str], k: int = 10) -> list[Recommendation]:
-        """Cold start: rank items for a new user described only by motivation phrases."""
-        if self.profiles is None or self.model is None or not hasattr(self.model, "aligner"):
+    @property
+    def supports_text(self) -> bool:
+        """Whether the run can rank for a new user described by text (it has a text side)."""
+        return (self.profiles is not None and self.model is not None
+                and hasattr(self.model, "aligner"))
+
+    def _require_text(self) -> None:
+        if not self.supports_text:
             raise LmmrecError("cold start by text needs a run trained with motivations "
                               "(--method lmmrec | rlmrec-con | rlmrec-gen)")
+
+    def recommend_for_phrases(self, phrases: list[str], k: int = 10) -> list[Recommendation]:
+        """Cold start: rank items for a new user described only by motivation phrases."""
+        self._require_text()
         phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
         if not phrases:
             raise LmmrecError("no motivation phrases to rank by")
@@ -310,6 +326,7 @@ class Recommender:
     def recommend_for_text(self, texts: list[str], k: int = 10,
                            extract: Extract | None = None) -> list[Recommendation]:
         """Cold start from raw review texts: motivations by the LLM, then as by phrases."""
+        self._require_text()  # before any LLM call
         return self.recommend_for_phrases(self.extract_phrases(texts, extract), k)
 
 

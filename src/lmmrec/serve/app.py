@@ -172,8 +172,15 @@ async def _plain(send: Any, status: int, detail: str) -> None:
 
 # -- the app -------------------------------------------------------------------------------
 
-def create_app(recommender: Recommender, settings: ServeSettings | None = None) -> FastAPI:
+def create_app(recommender: Recommender, settings: ServeSettings | None = None,
+               extract: Any = None) -> FastAPI:
+    """The app over a loaded recommender. ``extract`` (text -> phrases, or an LLM Backend)
+    overrides the recommender's own extractor for cold start by text."""
     settings = settings or ServeSettings()
+    if extract is not None and hasattr(extract, "complete"):
+        from lmmrec.explain.coldstart import BackendExtractor
+
+        extract = BackendExtractor(extract)
     rec = recommender
     if settings.precompute and rec.max_k < MAX_K:
         rec.precompute(MAX_K)
@@ -248,10 +255,10 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None) 
                          422: {"description": "invalid body, or no motivation extracted"},
                          501: {"description": "the run was trained without motivations"}})
     def cold_start(body: ColdStartRequest) -> dict[str, Any]:
-        if not has_motivations or not hasattr(rec.model, "aligner"):
+        if not rec.supports_text:
             raise HTTPException(501, "cold start by text needs a run trained with motivations")
         try:
-            phrases = rec.extract_phrases(body.all_texts())
+            phrases = rec.extract_phrases(body.all_texts(), extract)
             recs = rec.recommend_for_phrases(phrases, body.k)
         except ExtractionError as e:
             raise HTTPException(422, str(e)) from e
