@@ -27,6 +27,34 @@ def data_dir() -> Path:
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
+class CliResult:
+    """Exit code and output of one in-process `lmmrec` call; unpacks as (code, out, err)."""
+
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __iter__(self):  # noqa: ANN204
+        return iter((self.code, self.out, self.err))
+
+
+@pytest.fixture
+def cli(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
+    """Run `lmmrec ARGS` in-process through main() (LmmrecError -> exit code 2)."""
+    from lmmrec.cli.main import main
+
+    def run(*args: object) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as e:
+            code = int(e.code or 0)
+        out, err = capsys.readouterr()
+        return CliResult(code, out, err)
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def beauty_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """amazon-beauty-2023-mini prepared with its defaults (3:1:1, seed 2024), once."""

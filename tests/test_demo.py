@@ -33,5 +33,7 @@ def test_demo_end_to_end(data_dir: Path, beauty_motivations: Path, tmp_path: Pat
     for ex in summary["examples"]:
         assert len(ex["recommendations"]) == 3
         assert all(r["reason"] for r in ex["recommendations"])
+    report = Path(summary["report"])
+    assert report.exists() and "<img" in report.read_text()
     manifest = json.loads((out / "motivations" / "manifest.json").read_text())
     assert manifest["counts"]["extracted"] > 0

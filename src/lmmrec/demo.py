@@ -152,4 +152,10 @@ def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epo
     if aligned:
         console.print("[bold]4. explained recommendations[/]")
         examples = explained(out / "runs" / aligned[-1], console)
-    return {"summary": {"dataset": ds.name, "comparison": rows, "examples": examples}}
+    from lmmrec.report.build import write_report
+
+    report = out / "report.html"
+    write_report([out / "runs" / m for m in results], report)
+    console.print(f"[bold]5. report[/] {report}")
+    return {"summary": {"dataset": ds.name, "comparison": rows, "examples": examples,
+                        "report": str(report)}}

@@ -10,29 +10,6 @@ from pathlib import Path
 import pytest
 
 
-class CliResult:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """Run `lmmrec ARGS` through main() (which maps LmmrecError to exit code 2)."""
-    from lmmrec.cli.main import main
-
-    def run(*args: object) -> CliResult:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
-
-
 def head_lines(src: Path, n: int) -> list[bytes]:
     """First ``n`` lines (bytes, with newline) of a gzipped real file."""
     out = []

@@ -19,16 +19,6 @@ TWIN_USERS = ("AEVFWS7JFEKHYDZKH4SI5YDSNGJQ", "AEVFWS7JFEKHYDZKH4SI5YDSNGJQ_1")
 
 
 @pytest.fixture(scope="session")
-def beauty_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real amazon-beauty-2023-mini (2,282 reviews), prepared once."""
-    from lmmrec.data.pipeline import prepare_to
-
-    out = tmp_path_factory.mktemp("llm-data") / "beauty"
-    prepare_to(str(data_dir / BEAUTY), out)
-    return out
-
-
-@pytest.fixture(scope="session")
 def beauty_inputs(beauty_dir: Path):
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm.job import review_inputs
@@ -79,26 +69,3 @@ def run_cli(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[
     """Run `lmmrec ARGS` in a subprocess (a real process, as a user would)."""
     return subprocess.run(lmmrec_cmd(*args), capture_output=True, text=True, env=cli_env(),
                           cwd=REPO, timeout=timeout)
-
-
-class CliResult:
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-
-@pytest.fixture
-def cli(capsys: pytest.CaptureFixture[str]):
-    """Run `lmmrec ARGS` in-process through main() (LmmrecError -> exit code 2)."""
-    from lmmrec.cli.main import main
-
-    def run(*args: object) -> CliResult:
-        capsys.readouterr()
-        try:
-            main([str(a) for a in args])
-            code = 0
-        except SystemExit as e:
-            code = int(e.code or 0)
-        out, err = capsys.readouterr()
-        return CliResult(code, out, err)
-
-    return run
