@@ -4,6 +4,7 @@ the interface's shapes, and every metric key."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -18,7 +19,8 @@ from lmmrec.train.trainer import fit
 def test_backbone_trains(name, amazon_cut, tmp_path):
     cfg = resolve_config(name, overrides=[
         f"data={amazon_cut}", "train.max_epochs=3", "train.eval_every=3", "train.batch_size=1024",
-        "train.progress=false", "optim.lr=0.01", "train.threads=1"])
+        "train.progress=false", "optim.lr=0.01", "train.threads=1",
+        f"train.device={os.environ.get('LMMREC_TEST_DEVICE', 'cpu')}"])
     result = fit(cfg, tmp_path)
     log = [json.loads(ln) for ln in (tmp_path / "log.jsonl").read_text().splitlines()]
     losses = [r["loss"] for r in log if "loss" in r]

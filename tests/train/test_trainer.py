@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -15,7 +16,8 @@ from lmmrec.train.sampler import BPRSampler
 from lmmrec.train.trainer import evaluate_run, fit
 
 SETS = ["train.max_epochs=4", "train.eval_every=1", "train.batch_size=1024",
-        "train.progress=false", "train.threads=1", "optim.lr=0.01"]
+        "train.progress=false", "train.threads=1", "optim.lr=0.01",
+        f"train.device={os.environ.get('LMMREC_TEST_DEVICE', 'cpu')}"]
 
 
 def small(name: str, data) -> object:  # noqa: ANN001
@@ -70,7 +72,10 @@ def test_aux_losses_hook_is_added(amazon_cut, tmp_path):
 def test_sampler_negatives_and_shards():
     rng = np.random.default_rng(0)
     train = sp.csr_matrix((rng.random((50, 12)) < 0.6).astype(np.float32))
+    train = train.tolil()
     train[0, :11] = 1  # a user with a single negative item left
+    train[0, 11] = 0
+    train = sp.csr_matrix(train)
     train.eliminate_zeros()
     s = BPRSampler(train, np.random.default_rng(1))
     users, pos, neg = s.epoch()

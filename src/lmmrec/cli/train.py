@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from lmmrec.errors import ConfigError
+from lmmrec.errors import ConfigError, LmmrecError
 
 
 def train(
@@ -21,8 +21,15 @@ def train(
     motivations: Path | None = typer.Option(None, "--motivations",
                                             help="Motivation artifact folder (aligned methods)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    nproc: int = typer.Option(1, "--nproc", min=1,
+                              help="Data-parallel processes on this machine (re-launches "
+                                   "through torchrun; train.batch_size stays the global "
+                                   "batch)."),
 ) -> None:
     """Train a backbone: BPR, early stopping on validation Recall@20, then one test pass."""
+    if nproc > 1:
+        _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
+        return
     from lmmrec.train.config import RunConfig, resolve_config
     from lmmrec.train.trainer import CONFIG, fit
 
@@ -44,7 +51,39 @@ def train(
             base["motivations"] = str(motivations.resolve())
         cfg = resolve_config(backbone, config, sets, base=base)
     result = fit(cfg, out, resume=resume)
+    if not result:  # a non-zero rank of a distributed run: rank 0 reports
+        return
     _print_metrics(result.get("test", {}), f"test (best epoch {result.get('best_epoch')})")
+
+
+def _relaunch(nproc: int, out: Path, backbone: str | None, data: Path | None,
+              config: list[Path], sets: list[str], method: str, motivations: Path | None,
+              resume: bool) -> None:
+    """`torchrun --standalone --nproc_per_node N -m lmmrec train ...` with these options."""
+    import os
+
+    from torch.distributed.run import main as torchrun
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError("--nproc inside a distributed launch: use one or the other")
+    args = ["train", "--out", str(out.resolve()), "--method", method]
+    if backbone is not None:
+        args += ["--backbone", backbone]
+    if data is not None:
+        args += ["--data", str(data.resolve())]
+    if motivations is not None:
+        args += ["--motivations", str(motivations.resolve())]
+    for c in config:
+        args += ["--config", str(c.resolve())]
+    for s in sets:
+        args += ["--set", s]
+    if resume:
+        args.append("--resume")
+    try:
+        torchrun(["--standalone", "--nproc_per_node", str(nproc), "-m", "lmmrec", *args])
+    except Exception as e:  # ChildFailedError: the failing rank already printed its error
+        raise LmmrecError(f"distributed training failed ({type(e).__name__}): see the "
+                          "ranks' messages above") from None
 
 
 def evaluate(run_dir: Path = typer.Argument(..., help="A finished run folder."),

@@ -30,6 +30,14 @@ def _mask_train(scores: torch.Tensor, train: sp.csr_matrix, users: np.ndarray,
 def topk_items(user_emb: torch.Tensor, item_emb: torch.Tensor, users: np.ndarray,
                train: sp.csr_matrix, k: int, item_chunk: int | None = None) -> torch.Tensor:
     """Top-k item ids (len(users) x k) by dot product, training items excluded."""
+    return topk_scored(user_emb, item_emb, users, train, k, item_chunk)[1]
+
+
+def topk_scored(user_emb: torch.Tensor, item_emb: torch.Tensor, users: np.ndarray,
+                train: sp.csr_matrix, k: int, item_chunk: int | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(scores, item ids) of the top k, each len(users) x k; training items score -inf.
+    With `item_chunk`, at most len(users) x item_chunk scores exist at once."""
     u = user_emb[torch.from_numpy(users).to(user_emb.device)]
     n_items = item_emb.shape[0]
     step = item_chunk or n_items
@@ -45,7 +53,7 @@ def topk_items(user_emb: torch.Tensor, item_emb: torch.Tensor, users: np.ndarray
             s, j = torch.topk(both, min(k, both.shape[1]), dim=1)
             i = torch.gather(torch.cat([best_i, i], 1), 1, j)
         best_s, best_i = s, i
-    return best_i
+    return best_s, best_i
 
 
 def evaluate(user_emb: torch.Tensor, item_emb: torch.Tensor, train: sp.csr_matrix,

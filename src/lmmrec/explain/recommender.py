@@ -166,30 +166,37 @@ class Recommender:
 
     # -- ranking -----------------------------------------------------------------------------
 
-    def precompute(self, max_k: int = 100, chunk: int = 4096, explain: bool = True) -> None:
+    def precompute(self, max_k: int = 100, chunk: int = 4096, explain: bool = True,
+                   item_chunk: int | None = None) -> None:
         """Rank every user's top ``max_k`` unseen items once (and, with ``explain``, slice
-        every profile once), so `recommend` with k <= max_k is a lookup."""
+        every profile once), so `recommend` with k <= max_k is a lookup.
+
+        Memory: ``chunk`` users x ``item_chunk`` items of scores at a time (item_chunk
+        defaults to the run's ``eval.item_chunk``, else the whole catalogue)."""
+        from lmmrec.eval.ranking import topk_scored
+
         n_users, n_items = self.ds.n_users, self.ds.n_items
+        item_chunk = item_chunk or self.item_chunk
         k = min(max_k, n_items)
         items = np.zeros((n_users, k), dtype=np.int64)
         scores = np.full((n_users, k), -np.inf, dtype=np.float32)
-        train = self.train
         with torch.no_grad():
             for start in range(0, n_users, chunk):
                 end = min(start + chunk, n_users)
-                s = self.user_emb[start:end] @ self.item_emb.T
-                sub = train[start:end].tocoo()
-                if sub.nnz:
-                    s[torch.from_numpy(sub.row.astype(np.int64)),
-                      torch.from_numpy(sub.col.astype(np.int64))] = -torch.inf
-                v, i = torch.topk(s, k, dim=1)
-                items[start:end], scores[start:end] = i.numpy(), v.numpy()
+                v, i = topk_scored(self.user_emb, self.item_emb, np.arange(start, end),
+                                   self.train, k, item_chunk)
+                items[start:end], scores[start:end] = i.cpu().numpy(), v.cpu().numpy()
         self._top = (items, scores)
         if explain and self.profiles is not None:
             for u in np.flatnonzero(self.profiles.user_pos.getnnz(axis=1)):
                 self.side("user", int(u))
             for i in np.flatnonzero(self.profiles.item.getnnz(axis=1)):
                 self.side("item", int(i))
+
+    @property
+    def item_chunk(self) -> int | None:
+        """Items scored at a time (the run's eval.item_chunk; None: all at once)."""
+        return getattr(getattr(self.cfg, "eval", None), "item_chunk", None)
 
     @property
     def max_k(self) -> int:
@@ -215,10 +222,18 @@ class Recommender:
             keep = np.isfinite(scores)
             items, scores = items[keep], scores[keep]
         else:
+            from lmmrec.eval.ranking import topk_scored
+
             with torch.no_grad():
-                items, scores = self._rank(self.item_emb @ self.user_emb[u], k,
-                                           self.seen(u) if remove_seen
-                                           else np.array([], dtype=np.int64))
+                if remove_seen:  # in item chunks when the run sets eval.item_chunk
+                    v, i = topk_scored(self.user_emb, self.item_emb, np.array([u]),
+                                       self.train, min(k, self.ds.n_items), self.item_chunk)
+                    items, scores = i[0].cpu().numpy(), v[0].cpu().numpy()
+                    keep = np.isfinite(scores)
+                    items, scores = items[keep], scores[keep]
+                else:
+                    items, scores = self._rank(self.item_emb @ self.user_emb[u], k,
+                                               np.array([], dtype=np.int64))
         user_ph = self.side("user", u)
         return [self._explained(int(i), float(s), user_ph, explain)
                 for i, s in zip(items, scores, strict=True)]

@@ -55,9 +55,9 @@ def rng_state(sampler_rng: np.random.Generator) -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any], sampler_rng: np.random.Generator) -> None:
-    torch.set_rng_state(state["torch"].cpu())
+    torch.set_rng_state(state["torch"].cpu())  # map_location may have moved them
     n = state["numpy"]
-    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
+    np.random.set_state((n["kind"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"],
                          n["has_gauss"], n["gauss"]))
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))

@@ -2,8 +2,10 @@
 
 One pass over every training interaction per epoch in a random order (as RLMRec's
 DataLoader), negatives drawn uniformly and redrawn while they hit a training positive.
-Every rank draws the same permutation from the same seed and keeps its own slice, so
-sampling shards across DDP ranks without communication.
+Every rank draws the same permutation (and negatives) from the same seed and keeps every
+N-th triple, so sampling shards across DDP ranks without communication: shards are
+disjoint, together cover the epoch (padded to a multiple of N), and the ranks' i-th local
+batches of size B/N together are exactly the single process's i-th batch of size B.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ class BPRSampler:
         self.items = train.indices.astype(np.int64)
         self.keys = self.users * self.n_items + self.items  # sorted, for membership tests
         self.rng, self.rank, self.world_size = rng, rank, world_size
+        full = np.flatnonzero(np.diff(train.indptr) >= self.n_items)
+        if len(full):  # no negative exists: the redraw loop would never end
+            raise ValueError(f"user {full[0]} interacted with every item; BPR needs a negative")
 
     def __len__(self) -> int:
         return len(self.users)
@@ -45,5 +50,11 @@ class BPRSampler:
         order = self.rng.permutation(len(self.users))
         users, pos = self.users[order], self.items[order]
         neg = self.negatives(users)
-        sl = slice(self.rank, None, self.world_size)
-        return users[sl], pos[sl], neg[sl]
+        if self.world_size == 1:
+            return users, pos, neg
+        # Equal shards (equal batch counts on every rank): pad the epoch to a multiple of
+        # world_size with its first triples, as torch's DistributedSampler does. Padding
+        # after the draws keeps the RNG stream the same as a single process's.
+        idx = np.arange(len(users) + (-len(users)) % self.world_size) % len(users)
+        idx = idx[self.rank::self.world_size]  # rank r takes positions r, r+N, ...
+        return users[idx], pos[idx], neg[idx]
