@@ -39,13 +39,9 @@ DATASET_OVERRIDES = {("sgl", "yelp"): ["optim.reg_weight=1e-6", "backbone.cl_wei
 
 def prepared(name: str) -> Path:
     """A prepared copy of rlmrec-splits/<name> (made once, under runs/bench/data)."""
-    from lmmrec.train.rlmrec_splits import load_rlmrec_splits
+    from lmmrec.train.rlmrec_splits import prepared_copy
 
-    out = RUNS / "data" / name
-    if not (out / "manifest.json").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        load_rlmrec_splits(DATA / "rlmrec-splits" / name).save(out)
-    return out
+    return prepared_copy(DATA / "rlmrec-splits" / name, RUNS / "data" / name)
 
 
 def load_results() -> dict:

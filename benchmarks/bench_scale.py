@@ -48,13 +48,10 @@ print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mib": kib() / 1
 
 
 def prepared(name: str) -> Path:
-    from lmmrec.train.rlmrec_splits import load_rlmrec_splits
+    """A prepared copy of rlmrec-splits/<name> (made once, under runs/bench/data)."""
+    from lmmrec.train.rlmrec_splits import prepared_copy
 
-    out = RUNS / "data" / name
-    if not (out / "manifest.json").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        load_rlmrec_splits(DATA / "rlmrec-splits" / name).save(out)
-    return out
+    return prepared_copy(DATA / "rlmrec-splits" / name, RUNS / "data" / name)
 
 
 def eval_memory(data: Path, user_chunk: int, item_chunk: int | None) -> dict:

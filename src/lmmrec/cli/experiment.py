@@ -34,13 +34,15 @@ def _shipped(file: Path) -> Path:
     return cand if cand.exists() else file
 
 
+KeepGoing = Annotated[bool, typer.Option("--keep-going", help="continue after a failed cell")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="validate and list the cells only")]
+
+
 @experiment_app.command("run")
 def run_cmd(
     file: FileArg,
-    keep_going: Annotated[bool, typer.Option("--keep-going",
-                                             help="continue after a failed cell")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="validate and list the cells only")] = False,
+    keep_going: KeepGoing = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Run the grid (then the noise study, if the file has a noise: section), resumably:
     finished cells are skipped, interrupted ones resume from their checkpoint."""
@@ -66,10 +68,8 @@ def run_cmd(
 @experiment_app.command("noise")
 def noise_cmd(
     file: FileArg,
-    keep_going: Annotated[bool, typer.Option("--keep-going",
-                                             help="continue after a failed cell")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run",
-                                          help="validate and list the cells only")] = False,
+    keep_going: KeepGoing = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Run the file's noise: section (base / rlmrec-con / lmmrec at each noise level) and
     write OUT/noise/results.md|json and the plot (metric vs noise level)."""

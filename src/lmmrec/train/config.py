@@ -14,9 +14,6 @@ from pydantic import Field, field_validator, model_validator
 from lmmrec.config import Strict, load_config, packaged_config, read_yaml
 from lmmrec.errors import ConfigError
 
-# Methods `lmmrec train --method` accepts: the plain backbone or the aligned wrapper.
-METHODS: list[str] = ["base", "lmmrec", "rlmrec-con", "rlmrec-gen"]
-
 
 class OptimConfig(Strict):
     lr: float = Field(1e-3, gt=0)
@@ -81,6 +78,8 @@ class RunConfig(Strict):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
+        from lmmrec.align.build import METHODS
+
         if v not in METHODS:
             raise ValueError(f"unknown method {v!r}; valid: {', '.join(METHODS)}")
         return v

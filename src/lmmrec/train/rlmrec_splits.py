@@ -48,3 +48,12 @@ def load_rlmrec_splits(root: str | Path, max_users: int | None = None) -> Prepar
                           "title": "", "description": "", "tags": ""})
     manifest = {"name": f"rlmrec-{root.name}", "source": str(root), "max_users": max_users}
     return PreparedDataset(interactions=inter, users=users, items=items, manifest=manifest)
+
+
+def prepared_copy(root: str | Path, out: str | Path) -> Path:
+    """A prepared folder of the split pickles in ``root``, written once to ``out``."""
+    out = Path(out)
+    if not (out / "manifest.json").exists():
+        out.mkdir(parents=True, exist_ok=True)
+        load_rlmrec_splits(root).save(out)
+    return out
