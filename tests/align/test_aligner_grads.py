@@ -89,3 +89,21 @@ def test_eval_mode_fuses_text_side() -> None:
     model.eval()
     ue, ie = model(None)
     assert ue.shape[1] == 16 and ie.shape[1] == 16  # backbone dim + text dim
+
+
+def test_teacher_backbone_embeds_once_an_epoch_unless_asked_every_step() -> None:
+    batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
+    for refresh, expected in (("epoch", 1), ("step", 3)):
+        model = make_model(teacher_refresh=refresh)
+        calls = []
+        teacher = model.aligner.teacher_backbone
+        teacher.register_forward_hook(lambda *a, c=calls: c.append(1))
+        model.on_epoch_start(0)
+        for _ in range(3):
+            ue, ie = model(None)
+            model.extra_losses(batch, ue, ie)
+        assert len(calls) == expected
+        model.on_epoch_start(1)
+        ue, ie = model(None)
+        model.extra_losses(batch, ue, ie)
+        assert len(calls) == expected + 1

@@ -44,7 +44,10 @@ class LMMRecConfig(Strict):
     itcm_temp: float = Field(0.2, gt=0)
     momentum: float = Field(0.995, ge=0, le=1)
     onehot_mix: float = Field(0.4, ge=0, le=1)
-    teacher_backbone: bool = True  # EMA copy of the backbone too (costs one forward a step)
+    teacher_backbone: bool = True  # EMA copy of the backbone too
+    # How often the EMA backbone re-embeds the graph: every step (exact, one extra forward a
+    # step) or once an epoch (its weights still follow the EMA every step).
+    teacher_refresh: Literal["step", "epoch"] = "epoch"
     prototypes: bool = True
     n_prototypes: int = Field(32, ge=1)
     proto_temp: float = Field(0.2, gt=0)
@@ -103,6 +106,9 @@ class Aligner(nn.Module):
                          ) -> tuple[torch.Tensor, torch.Tensor]:
         return user_emb, item_emb
 
+    def on_epoch_start(self, epoch: int) -> None:
+        return None
+
     def _apply(self, fn, recurse=True):  # noqa: ANN001
         out = super()._apply(fn, recurse)
         self.inputs = self.inputs.to(fn(torch.zeros(1)).device)
@@ -131,6 +137,7 @@ class LMMRecAligner(Aligner):
             self.teacher_text = _frozen_copy(self.text)
             self.teacher_proto = _frozen_copy(self.proto)
             self.teacher_backbone = _frozen_copy(backbone) if cfg.teacher_backbone else None
+        self._teacher_emb: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- text side ---------------------------------------------------------------------------
 
@@ -187,8 +194,10 @@ class LMMRecAligner(Aligner):
         with torch.no_grad():
             if self.teacher_backbone is not None:
                 ema_update(self.teacher_backbone, backbone, cfg.momentum)
-                self.teacher_backbone.eval()
-                tu_emb, ti_emb = self.teacher_backbone(None)
+                if self._teacher_emb is None or cfg.teacher_refresh == "step":
+                    self.teacher_backbone.eval()
+                    self._teacher_emb = self.teacher_backbone(None)
+                tu_emb, ti_emb = self._teacher_emb
             else:
                 tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
             pu, pi = self._pooled(self.teacher_text)
@@ -198,6 +207,9 @@ class LMMRecAligner(Aligner):
                                      cfg.itcm_temp, cfg.onehot_mix)
         return (correspondence_kl(zu, hu, *targets_u, cfg.itcm_temp)
                 + correspondence_kl(zi, hi, *targets_i, cfg.itcm_temp))
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self._teacher_emb = None  # re-embed with the EMA backbone at the next step
 
     # -- scoring -----------------------------------------------------------------------------
 

@@ -39,6 +39,7 @@ class AlignedModel(nn.Module):
 
     def on_epoch_start(self, epoch: int) -> None:
         self.backbone.on_epoch_start(epoch)
+        self.aligner.on_epoch_start(epoch)
 
     def interaction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The backbone's own embeddings in eval mode (no fusion), for explanations."""
