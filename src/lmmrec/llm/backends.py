@@ -53,6 +53,7 @@ class LocalConfig(Strict):
     n_parallel: int = 1  # >1 pays off on GPUs / many cores, not on 2 CPU cores
     threads: int = 0  # 0: all cores
     seed: int = 7
+    verbosity: int = 0  # 0: errors only; 3: llama.cpp's full log
 
 
 class OpenAIConfig(Strict):
@@ -110,6 +111,7 @@ class LocalBackend:
         p.cpuparams_batch.n_threads = threads
         p.sampling.temp = 0.0
         p.sampling.seed = cfg.seed
+        p.verbosity = cfg.verbosity  # llama.cpp's own log lines on stderr
         self.concurrency = cfg.n_parallel
         self.model_id = f"local:{MODEL_NAME}" if cfg.model_path is None else f"local:{path}"
         self._server = xllamacpp.Server(p)
