@@ -29,11 +29,17 @@ def entity_phrases(p: Profiles, entity: str, index: int, top: int = 12
     return row.indices[order], row.data[order]
 
 
+# Below this cosine, two MiniLM phrases rarely mean the same motivation (e.g. "texture" vs
+# "waterproof" ~0.25): such a pair would be a made-up reason.
+MIN_SIMILARITY = 0.4
+
+
 def best_matches(user_texts: list[str], user_vecs: np.ndarray, user_w: np.ndarray,
                  item_texts: list[str], item_vecs: np.ndarray, item_w: np.ndarray,
-                 k: int = 3) -> list[Match]:
+                 k: int = 3, min_similarity: float = MIN_SIMILARITY) -> list[Match]:
     """The k best (user phrase, item phrase) pairs by cosine similarity, each phrase used once;
-    ties favour heavier phrases. Phrases come only from the two lists given."""
+    ties favour heavier phrases. Phrases come only from the two lists given; pairs below
+    ``min_similarity`` are not offered as a reason."""
     if len(user_texts) == 0 or len(item_texts) == 0:
         return []
     sim = user_vecs @ item_vecs.T
@@ -43,6 +49,8 @@ def best_matches(user_texts: list[str], user_vecs: np.ndarray, user_w: np.ndarra
     used_i: set[int] = set()
     for flat in np.argsort(-score, axis=None, kind="stable"):
         a, b = divmod(int(flat), score.shape[1])
+        if sim[a, b] < min_similarity:
+            continue
         if a in used_u or b in used_i:
             continue
         used_u.add(a)
