@@ -89,7 +89,8 @@ def load_config(cls: type[T], files: list[str | Path] | None = None,
     layers: list[dict[str, Any]] = [base or {}]
     layers += [read_yaml(f) for f in files or []]
     layers += [parse_override(o) for o in overrides or []]
-    source = ", ".join(str(f) for f in files or []) or "config"
+    named = [str(f) for f in files or []] + (["--set overrides"] if overrides else [])
+    source = ", ".join(named) or "config"
     return build(cls, layers, source)
 
 
