@@ -56,6 +56,8 @@ lint: install-test
 # Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
 # `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
 DATASET ?= amazon-beauty-2023-mini
+# two single-thread llama.cpp processes beat one two-thread process on 2 cores
+EXTRACT_WORKERS ?= $(shell nproc)
 WORK ?= work
 extract: install
 	test -f $(WORK)/prepared/$(DATASET)/manifest.json || \
@@ -64,7 +66,7 @@ extract: install
 	  $(VENV)/bin/lmmrec extract import releases/motivations/$(DATASET) \
 	    --store $(WORK)/stores/$(DATASET).sqlite
 	$(VENV)/bin/lmmrec extract --data $(WORK)/prepared/$(DATASET) \
-	  --store $(WORK)/stores/$(DATASET).sqlite
+	  --store $(WORK)/stores/$(DATASET).sqlite --workers $(EXTRACT_WORKERS)
 	$(MAKE) release-motivations DATASET=$(DATASET)
 
 release-motivations: install

@@ -221,3 +221,30 @@ def test_identical_reviews_are_requested_once(small_inputs, tmp_path: Path) -> N
             assert st.counts()["done"] == n
             assert job.plan(small_inputs, st).todo == []
         backend.close()
+
+
+@pytest.mark.timeout(120)
+def test_workers_fill_one_store_like_an_unsharded_run(small_dir: Path, small_inputs,
+                                                      tmp_path: Path) -> None:
+    """`--workers 2`: two shard processes write one store; it equals the unsharded store."""
+    store = tmp_path / "workers.sqlite"
+    with FakeOpenAI() as fake:
+        ref = _reference_store(small_inputs, tmp_path / "ref.sqlite", fake.base_url)
+        res = run_cli("extract", "--backend", "openai", "--set",
+                      f"openai.base_url={fake.base_url}", "--data", small_dir, "--store", store,
+                      "--workers", "2")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    hashes = {i.input_hash() for i in small_inputs}
+    assert summary["store"]["done"] == len(hashes) == summary["reviews"]
+    rows = _rows(store)
+    assert len(rows) == len({r[0] for r in rows}) == len(hashes)
+    assert _fingerprint(store) == _fingerprint(ref)
+    for i in range(2):
+        assert (tmp_path / f"workers.sqlite.worker{i}.log").exists()
+
+
+def test_workers_refuse_shard(small_dir: Path, tmp_path: Path, cli) -> None:
+    r = cli("extract", "--data", small_dir, "--store", tmp_path / "s.sqlite", "--workers", "2",
+            "--shard", "0/2")
+    assert r.code == 2 and "--workers" in r.err

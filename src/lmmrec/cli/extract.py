@@ -40,9 +40,21 @@ def extract_cmd(
     retry_failed: Annotated[bool, typer.Option(help="retry reviews recorded as failed")] = False,
     price_prompt: Annotated[float, typer.Option(help="price per 1k prompt tokens")] = 0.0,
     price_output: Annotated[float, typer.Option(help="price per 1k output tokens")] = 0.0,
+    workers: Annotated[int, typer.Option(
+        help="run N shard processes into the same store (local: one core each)")] = 1,
 ) -> None:
     """Extract per-review motivations of DATA into STORE; a rerun does only what is missing."""
     if ctx.invoked_subcommand is not None:
+        return
+    if workers > 1 and not dry_run:
+        if shard is not None or limit is not None:
+            raise ConfigError("--workers cannot be combined with --shard or --limit")
+        if data is None or store is None:
+            raise ConfigError("--data and --store are required")
+        from lmmrec.llm.workers import run_workers
+
+        typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
+                                          workers, retry_failed), indent=2))
         return
     if data is None or store is None:
         # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
