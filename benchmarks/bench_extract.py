@@ -2,10 +2,11 @@
 
 Runs the real pipeline (prompt review_v1, Qwen2.5-1.5B Q4_K_M via xllamacpp, JSON-schema
 constrained) on the first N training reviews into a fresh store and records reviews per
-minute, prompt and generated tokens per second and the prefix-cache hit rate. Run it on an
-otherwise idle machine: numbers scale with free cores.
+minute, prompt and generated tokens per second and the prefix-cache hit rate. With
+`--workers W`, W shard processes (one thread each) share the N reviews and the store, as
+`lmmrec extract --workers W` does. Run it on an otherwise idle machine.
 
-    python benchmarks/bench_extract.py [--n 40] [--threads 0]
+    python benchmarks/bench_extract.py [--n 40] [--workers 1] [--threads 0]
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,40 +25,75 @@ HERE = Path(__file__).resolve().parent
 GOAL_RPM = 20.0
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=40)
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--dataset", default="amazon-mi-2014")
-    args = ap.parse_args()
+def first_inputs(data: Path, n: int) -> list:
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import job
 
-    from lmmrec.data.pipeline import prepare_to
+    return job.review_inputs(PreparedDataset.load(data))[:n]
+
+
+def work(data: Path, store: Path, n: int, shard: str, threads: int) -> None:
+    """One process: its shard of the first n reviews, committed to the shared store."""
     from lmmrec.llm import job
     from lmmrec.llm.backends import LocalBackend, LocalConfig
     from lmmrec.llm.prompts import PROMPT_VERSION
     from lmmrec.llm.store import Store
 
+    backend = LocalBackend(LocalConfig(threads=threads))
+    with Store(store, backend.model_id, PROMPT_VERSION) as st:
+        job.run(backend, st, job.plan(first_inputs(data, n), st, job.parse_shard(shard)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=0, help="per process; 0: cores / workers")
+    ap.add_argument("--dataset", default="amazon-mi-2014")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: "i/W"
+    ap.add_argument("--data", help=argparse.SUPPRESS)
+    ap.add_argument("--store", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
+    if args.worker:
+        work(Path(args.data), Path(args.store), args.n, args.worker, threads)
+        return
+
+    from lmmrec.data.pipeline import prepare_to
+    from lmmrec.llm.store import Store
+
     with tempfile.TemporaryDirectory() as tmp:
-        ds = prepare_to(args.dataset, Path(tmp) / "data")
-        inputs = job.review_inputs(ds)
-        t_load = time.perf_counter()
-        backend = LocalBackend(LocalConfig(threads=args.threads))
-        load_s = time.perf_counter() - t_load
-        with Store(Path(tmp) / "store.sqlite", backend.model_id, PROMPT_VERSION) as st:
-            p = job.plan(inputs, st, limit=args.n)
-            summary = job.run(backend, st, p)
+        data, store = Path(tmp) / "data", Path(tmp) / "store.sqlite"
+        prepare_to(args.dataset, data)
+        t0 = time.perf_counter()
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", f"{i}/{args.workers}",
+                                   "--data", str(data), "--store", str(store),
+                                   "--n", str(args.n), "--threads", str(threads)])
+                 for i in range(args.workers)]
+        if any(p.wait() for p in procs):
+            sys.exit("a worker failed")
+        seconds = time.perf_counter() - t0  # includes model loading, as a real run does
+        with Store(store) as st:
+            c = st.counts()
+            meta = st.meta()
+    calls = c["done"] + c["failed"]
+    rpm = 60 * calls / seconds
     res = {
         "benchmark": f"local extraction, {args.dataset}, first {args.n} training reviews",
-        "model": backend.model_id, "prompt_version": PROMPT_VERSION,
-        "model_load_s": round(load_s, 2), **summary.as_dict(),
-        "avg_prompt_tokens": round(summary.prompt_tokens / max(1, args.n), 1),
-        "avg_output_tokens": round(summary.output_tokens / max(1, args.n), 1),
-        "goal_reviews_per_minute": GOAL_RPM,
-        "meets_goal": summary.as_dict()["reviews_per_minute"] >= GOAL_RPM,
+        "model": meta.get("model_id"), "prompt_version": meta.get("prompt_version"),
+        "workers": args.workers, "threads_per_worker": threads,
+        "ok": c["done"], "failed": c["failed"], "seconds": round(seconds, 1),
+        "reviews_per_minute": round(rpm, 2),
+        "prompt_tokens_per_s": round(c["prompt_tokens"] / seconds, 2),
+        "output_tokens_per_s": round(c["output_tokens"] / seconds, 2),
+        "prefix_cache_hit_rate": round(c["cached_tokens"] / max(1, c["prompt_tokens"]), 4),
+        "avg_prompt_tokens": round(c["prompt_tokens"] / max(1, calls), 1),
+        "avg_output_tokens": round(c["output_tokens"] / max(1, calls), 1),
+        "goal_reviews_per_minute": GOAL_RPM, "meets_goal": rpm >= GOAL_RPM,
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "load_avg_1m_at_end": os.getloadavg()[0],
     }
-    out = HERE / "results" / "extract.json"
+    out = HERE / "results" / f"extract-w{args.workers}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
