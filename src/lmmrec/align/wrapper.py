@@ -40,12 +40,3 @@ class AlignedModel(nn.Module):
     def on_epoch_start(self, epoch: int) -> None:
         self.backbone.on_epoch_start(epoch)
         self.aligner.on_epoch_start(epoch)
-
-    def interaction_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The backbone's own embeddings in eval mode (no fusion), for explanations."""
-        was = self.training
-        self.eval()
-        with torch.no_grad():
-            out = self.backbone(None)
-        self.train(was)
-        return out

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
 
 from lmmrec.data.dataset import PreparedDataset
@@ -132,15 +131,3 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     }
     return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
                     _row_normalise(review_user_w), _row_normalise(review_item_w), stats)
-
-
-def profile_frame(p: Profiles, ds: PreparedDataset, entity: str) -> pd.DataFrame:
-    """A readable table of profiles (raw id, top phrases with weights, summary)."""
-    n = ds.n_users if entity == "user" else ds.n_items
-    ids = ds.user_ids if entity == "user" else ds.item_ids
-    return pd.DataFrame({
-        "id": ids,
-        "phrases": [[f"{ph} ({w:.2f})" for ph, w in p.top_phrases(entity, i, 8)]
-                    for i in range(n)],
-        "summary": [p.summary(entity, i) for i in range(n)],
-    })
