@@ -15,6 +15,13 @@ from lmmrec.errors import ConfigError, DataError
 METHODS = ["base", "lmmrec", "rlmrec-con", "rlmrec-gen"]
 
 
+def check_method(name: str) -> str:
+    """A pydantic-validator-friendly check: ValueError naming the valid methods."""
+    if name not in METHODS:
+        raise ValueError(f"unknown method {name!r}; valid: {', '.join(METHODS)}")
+    return name
+
+
 def aligner_config(method: str, params: dict[str, Any]) -> Any:
     from lmmrec.align import aligners as a
 

@@ -108,11 +108,9 @@ class VariantSpec(Strict):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
-        from lmmrec.align.build import METHODS
+        from lmmrec.align.build import check_method
 
-        if v not in METHODS:
-            raise ValueError(f"unknown method {v!r}; valid: {', '.join(METHODS)}")
-        return v
+        return check_method(v)
 
     @field_validator("set")
     @classmethod

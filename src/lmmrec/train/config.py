@@ -78,11 +78,9 @@ class RunConfig(Strict):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
-        from lmmrec.align.build import METHODS
+        from lmmrec.align.build import check_method
 
-        if v not in METHODS:
-            raise ValueError(f"unknown method {v!r}; valid: {', '.join(METHODS)}")
-        return v
+        return check_method(v)
 
     @model_validator(mode="after")
     def _align(self) -> RunConfig:
