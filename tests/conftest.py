@@ -76,3 +76,50 @@ def beauty_motivations(beauty_dir: Path, tmp_path_factory: pytest.TempPathFactor
     shutil.copytree(FIXTURES / "motivations-beauty-mini", out)
     embed_artifact(out)
     return out
+
+
+# One small trained run with motivations and one baseline, shared by the explain, serve and
+# report tests (session scope: trained once however many folders ask for them).
+SHARED_RUN_EPOCHS = 3
+
+
+def _train_shared(tmp_path_factory: pytest.TempPathFactory, data: Path,
+                  motivations: Path | None) -> Path:
+    """`lmmrec train --backbone lightgcn --method lmmrec|base --set train.max_epochs=3`."""
+    from lmmrec.train.config import resolve_config
+    from lmmrec.train.trainer import fit
+
+    method = "lmmrec" if motivations else "base"
+    base: dict[str, object] = {"method": method, "data": str(data)}
+    if motivations:
+        base["motivations"] = str(motivations)
+    cfg = resolve_config("lightgcn", [], [f"train.max_epochs={SHARED_RUN_EPOCHS}",
+                                          "train.progress=false", "train.threads=1"], base=base)
+    out = tmp_path_factory.mktemp("runs") / method
+    fit(cfg, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def lmmrec_run(tmp_path_factory: pytest.TempPathFactory, beauty_dir: Path,
+               beauty_motivations: Path) -> Path:
+    return _train_shared(tmp_path_factory, beauty_dir, beauty_motivations)
+
+
+@pytest.fixture(scope="session")
+def base_run(tmp_path_factory: pytest.TempPathFactory, beauty_dir: Path) -> Path:
+    return _train_shared(tmp_path_factory, beauty_dir, None)
+
+
+@pytest.fixture(scope="session")
+def recommender(lmmrec_run: Path):  # noqa: ANN201
+    from lmmrec.explain.recommender import Recommender
+
+    return Recommender.load(lmmrec_run)
+
+
+@pytest.fixture(scope="session")
+def base_recommender(base_run: Path):  # noqa: ANN201
+    from lmmrec.explain.recommender import Recommender
+
+    return Recommender.load(base_run)

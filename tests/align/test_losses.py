@@ -9,7 +9,14 @@ import torch
 from torch import nn
 
 from lmmrec.align.encoders import PrototypeEncoder, SparseRows, TextEncoder
-from lmmrec.align.losses import correspondence_kl, ema_update, info_nce, soft_targets
+from lmmrec.align.losses import (
+    correspondence_kl,
+    cosine_logits,
+    ema_update,
+    info_nce,
+    nce_and_kl_from_logits,
+    soft_targets,
+)
 
 
 def test_info_nce_hand_checked() -> None:
@@ -66,6 +73,21 @@ def test_correspondence_kl_hand_checked() -> None:
     # student softmax of [1, 0] (temp 1): p = e/(e+1); KL(one-hot || q) = -log p
     expected = -math.log(math.e / (math.e + 1))
     assert correspondence_kl(z, h, target, target, 1.0).item() == pytest.approx(expected, 1e-6)
+
+
+def test_shared_logits_give_the_separate_losses() -> None:
+    # MCS and ITCM at one temperature share one logits matrix: same values, same gradients.
+    torch.manual_seed(0)
+    z = torch.randn(5, 4, requires_grad=True)
+    h = torch.randn(5, 4)
+    t2i, i2t = soft_targets(torch.randn(5, 4), torch.randn(5, 4), 0.3, 0.4)
+    nce, kl = nce_and_kl_from_logits(cosine_logits(z, h, 0.3), t2i, i2t)
+    ref_nce, ref_kl = info_nce(z, h, 0.3), correspondence_kl(z, h, t2i, i2t, 0.3)
+    assert nce.item() == pytest.approx(ref_nce.item(), rel=1e-6)
+    assert kl.item() == pytest.approx(ref_kl.item(), rel=1e-6)
+    g = torch.autograd.grad(nce + 2 * kl, z)[0]
+    g_ref = torch.autograd.grad(ref_nce + 2 * ref_kl, z)[0]
+    assert torch.allclose(g, g_ref, atol=1e-6)
 
 
 def test_ema_update_follows_momentum() -> None:

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from explain.runs import EPOCHS
 from PIL import Image
 
 from lmmrec.report.build import build_report
@@ -47,12 +46,13 @@ def test_plots_are_real_pngs_of_the_runs_data(report, lmmrec_run, base_run):
         log = read_log(run.path)
         losses = [r for r in log if "loss" in r]
         vals = [r for r in log if "val" in r]
-        assert len(losses) == EPOCHS
+        epochs = json.loads((run.path / "config.json").read_text())["train"]["max_epochs"]
+        assert len(losses) == epochs
         loss = report.plots[f"{n}:loss"]
         decode_png(loss.png)
         assert set(loss.series) == set(losses[0]["loss"])  # every named term, total too
         for term, (xs, ys) in loss.series.items():
-            assert len(xs) == EPOCHS  # one point per epoch
+            assert len(xs) == epochs  # one point per epoch
             assert xs == [r["epoch"] for r in losses]
             assert ys == pytest.approx([r["loss"][term] for r in losses])
         val = report.plots[f"{n}:val"]
@@ -87,11 +87,10 @@ def test_html_is_offline_and_holds_the_table_and_plots(report):
         assert run.label in page
 
 
-def test_explained_examples_are_grounded(report):
+def test_explained_examples_are_grounded(report, lmmrec_run, recommender):
     assert list(report.examples) == [1]  # only the run with motivations
-    from explain.runs import loaded
-
-    rec = loaded(report.runs[1].path)
+    assert report.runs[1].path == lmmrec_run
+    rec = recommender  # loaded from lmmrec_run
     p = rec.profiles
     ex = report.examples[1]
     assert len(ex) == 3

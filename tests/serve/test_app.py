@@ -221,11 +221,9 @@ def test_serve_command_builds_the_app_once_with_the_key(lmmrec_run, recommender,
         assert r.json()["items"] == [x.as_dict() for x in recommender.recommend(uid, 10)]
 
 
-def test_run_without_motivations_serves_cf_reasons_and_no_text(base_run):
-    from explain.runs import loaded
-
+def test_run_without_motivations_serves_cf_reasons_and_no_text(base_recommender):
     calls = []
-    rec = loaded(base_run)
+    rec = base_recommender
     with TestClient(create_app(rec, extract=lambda t: calls.append(t) or ["soft skin"])) as c:
         uid = rec.user_ids[0]
         body = c.get(f"/users/{uid}/recommendations?k=5").json()

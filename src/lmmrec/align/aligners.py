@@ -22,7 +22,14 @@ from torch import nn
 
 from lmmrec.align.encoders import PrototypeEncoder, TextEncoder, mlp
 from lmmrec.align.inputs import TextInputs, sample_review_pairs
-from lmmrec.align.losses import correspondence_kl, ema_update, info_nce, soft_targets
+from lmmrec.align.losses import (
+    correspondence_kl,
+    cosine_logits,
+    ema_update,
+    info_nce,
+    nce_and_kl_from_logits,
+    soft_targets,
+)
 from lmmrec.config import Strict
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
@@ -161,33 +168,53 @@ class LMMRecAligner(Aligner):
         u = u[inp.user_has_text[u]]
         i = _unique(torch.cat([pos, neg]), cfg.sample)
         i = i[inp.item_has_text[i]]
-        pu, pi = self._pooled(self.text)
-        zu, zi = self.text(pu[u]), self.text(pi[i])
-        hu, hi = self.proto(user_emb[u]), self.proto(item_emb[i])
         out: dict[str, torch.Tensor] = {}
-        if cfg.mcs and len(u) > 1 and len(i) > 1:
+        if cfg.coordination and cfg.text_input == "phrases":
+            out["coord"] = cfg.coord_weight * self._coordination(u, i)
+        if not ((cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1):
+            return out
+        # Users and items go through each encoder in one call (rows are independent).
+        pu, pi = self._pooled(self.text)
+        zu, zi = _halves(self.text(torch.cat([pu[u], pi[i]])), len(u))
+        hu, hi = _halves(self.proto(torch.cat([user_emb[u], item_emb[i]])), len(u))
+        targets = self._teacher_targets(u, i, user_emb, item_emb, backbone) if cfg.itcm else None
+        if cfg.mcs and cfg.itcm and cfg.mcs_temp == cfg.itcm_temp:
+            nce_kl = [nce_and_kl_from_logits(cosine_logits(z, h, cfg.mcs_temp), *t)
+                      for z, h, t in ((zu, hu, targets[0]), (zi, hi, targets[1]))]
+            out["mcs"] = cfg.mcs_weight * (nce_kl[0][0] + nce_kl[1][0])
+            out["itcm"] = cfg.itcm_weight * (nce_kl[0][1] + nce_kl[1][1])
+            return out
+        if cfg.mcs:
             out["mcs"] = cfg.mcs_weight * (info_nce(zu, hu, cfg.mcs_temp)
                                            + info_nce(zi, hi, cfg.mcs_temp))
-        if cfg.coordination and cfg.text_input == "phrases":
-            out["coord"] = cfg.coord_weight * (
-                self._coordination(inp.user_reviews, inp.review_user_vec, u)
-                + self._coordination(inp.item_reviews, inp.review_item_vec, i))
-        if cfg.itcm and len(u) > 1 and len(i) > 1:
-            out["itcm"] = cfg.itcm_weight * self._itcm(u, i, zu, zi, hu, hi, user_emb,
-                                                       item_emb, backbone)
+        if targets is not None:
+            out["itcm"] = cfg.itcm_weight * (
+                correspondence_kl(zu, hu, *targets[0], cfg.itcm_temp)
+                + correspondence_kl(zi, hi, *targets[1], cfg.itcm_temp))
         return out
 
-    def _coordination(self, csr: tuple[np.ndarray, np.ndarray], vecs: torch.Tensor,
-                      ents: torch.Tensor) -> torch.Tensor:
+    def _coordination(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
         """Motivation vectors from two different reviews of one entity are positives."""
-        _, a, b = sample_review_pairs(csr, ents.cpu().numpy())
-        if len(a) < 2:
-            return vecs.new_zeros(())
-        a_t = torch.from_numpy(a).to(vecs.device)
-        b_t = torch.from_numpy(b).to(vecs.device)
-        return info_nce(self.text(vecs[a_t]), self.text(vecs[b_t]), self.cfg.coord_temp)
+        inp = self.inputs
+        pairs = []
+        for csr, vecs, ents in ((inp.user_reviews, inp.review_user_vec, u),
+                                (inp.item_reviews, inp.review_item_vec, i)):
+            _, a, b = sample_review_pairs(csr, ents.cpu().numpy())
+            if len(a) >= 2:
+                ab = torch.from_numpy(np.concatenate([a, b])).to(vecs.device)
+                pairs.append(vecs[ab])
+        if not pairs:
+            return inp.phrases.new_zeros(())
+        z = self.text(torch.cat(pairs))  # both entity types in one call
+        loss, at = inp.phrases.new_zeros(()), 0
+        for x in pairs:
+            za, zb = _halves(z[at:at + len(x)], len(x) // 2)
+            loss = loss + info_nce(za, zb, self.cfg.coord_temp)
+            at += len(x)
+        return loss
 
-    def _itcm(self, u, i, zu, zi, hu, hi, user_emb, item_emb, backbone):  # noqa: ANN001
+    def _teacher_targets(self, u, i, user_emb, item_emb, backbone):  # noqa: ANN001
+        """The EMA teacher's soft correspondence targets for the sampled users and items."""
         cfg = self.cfg
         ema_update(self.teacher_text, self.text, cfg.momentum)
         ema_update(self.teacher_proto, self.proto, cfg.momentum)
@@ -201,12 +228,10 @@ class LMMRecAligner(Aligner):
             else:
                 tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
             pu, pi = self._pooled(self.teacher_text)
-            targets_u = soft_targets(self.teacher_text(pu[u]), self.teacher_proto(tu_emb[u]),
-                                     cfg.itcm_temp, cfg.onehot_mix)
-            targets_i = soft_targets(self.teacher_text(pi[i]), self.teacher_proto(ti_emb[i]),
-                                     cfg.itcm_temp, cfg.onehot_mix)
-        return (correspondence_kl(zu, hu, *targets_u, cfg.itcm_temp)
-                + correspondence_kl(zi, hi, *targets_i, cfg.itcm_temp))
+            tz = _halves(self.teacher_text(torch.cat([pu[u], pi[i]])), len(u))
+            th = _halves(self.teacher_proto(torch.cat([tu_emb[u], ti_emb[i]])), len(u))
+            return (soft_targets(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
+                    soft_targets(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
 
     def on_epoch_start(self, epoch: int) -> None:
         self._teacher_emb = None  # re-embed with the EMA backbone at the next step
@@ -227,6 +252,10 @@ class LMMRecAligner(Aligner):
             user_emb = torch.cat([user_emb, s * zu], dim=1)
             item_emb = torch.cat([item_emb, s * zi], dim=1)
         return user_emb, item_emb
+
+
+def _halves(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return x[:n], x[n:]
 
 
 def _fill_cold(emb: torch.Tensor, text: torch.Tensor, cold: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,11 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def cosine_logits(a: torch.Tensor, b: torch.Tensor, temp: float) -> torch.Tensor:
+    """cos(a_i, b_j) / t for every pair of rows."""
+    return F.normalize(a, dim=-1, eps=1e-8) @ F.normalize(b, dim=-1, eps=1e-8).T / temp
+
+
 def info_nce(a: torch.Tensor, b: torch.Tensor, temp: float, symmetric: bool = True
              ) -> torch.Tensor:
     """Mean InfoNCE over rows: row i of ``a`` should match row i of ``b`` among all rows.
@@ -14,10 +19,11 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temp: float, symmetric: bool = Tr
     loss_a→b = mean_i [ -log softmax_j(cos(a_i, b_j) / t) at j = i ]; ``symmetric`` averages
     it with b→a.
     """
-    a = F.normalize(a, dim=-1, eps=1e-8)
-    b = F.normalize(b, dim=-1, eps=1e-8)
-    logits = a @ b.T / temp
-    target = torch.arange(len(a), device=a.device)
+    return info_nce_from_logits(cosine_logits(a, b, temp), symmetric)
+
+
+def info_nce_from_logits(logits: torch.Tensor, symmetric: bool = True) -> torch.Tensor:
+    target = torch.arange(len(logits), device=logits.device)
     loss = F.cross_entropy(logits, target)
     if symmetric:
         loss = 0.5 * (loss + F.cross_entropy(logits.T, target))
@@ -28,10 +34,8 @@ def soft_targets(teacher_text: torch.Tensor, teacher_inter: torch.Tensor, temp: 
                  alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Teacher's text→interaction and interaction→text correspondence distributions, mixed
     with the one-hot targets: alpha * one_hot + (1 - alpha) * softmax(teacher)."""
-    t = F.normalize(teacher_text, dim=-1, eps=1e-8)
-    h = F.normalize(teacher_inter, dim=-1, eps=1e-8)
-    sim = t @ h.T / temp
-    eye = torch.eye(len(t), device=t.device, dtype=t.dtype)
+    sim = cosine_logits(teacher_text, teacher_inter, temp)
+    eye = torch.eye(len(sim), device=sim.device, dtype=sim.dtype)
     t2i = alpha * eye + (1 - alpha) * sim.softmax(dim=1)
     i2t = alpha * eye + (1 - alpha) * sim.T.softmax(dim=1)
     return t2i.detach(), i2t.detach()
@@ -43,12 +47,25 @@ def correspondence_kl(text: torch.Tensor, inter: torch.Tensor, t2i: torch.Tensor
 
     KL(P || Q) = sum_j P_ij (log P_ij - log Q_ij), with Q the student's softmax.
     """
-    t = F.normalize(text, dim=-1, eps=1e-8)
-    h = F.normalize(inter, dim=-1, eps=1e-8)
-    sim = t @ h.T / temp
-    kl_t2i = F.kl_div(sim.log_softmax(dim=1), t2i, reduction="batchmean")
-    kl_i2t = F.kl_div(sim.T.log_softmax(dim=1), i2t, reduction="batchmean")
+    return correspondence_kl_from_logits(cosine_logits(text, inter, temp), t2i, i2t)
+
+
+def correspondence_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: torch.Tensor
+                                  ) -> torch.Tensor:
+    kl_t2i = F.kl_div(logits.log_softmax(dim=1), t2i, reduction="batchmean")
+    kl_i2t = F.kl_div(logits.T.log_softmax(dim=1), i2t, reduction="batchmean")
     return 0.5 * (kl_t2i + kl_i2t)
+
+
+def nce_and_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: torch.Tensor
+                           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric InfoNCE and the two-way correspondence KL of one logits matrix, sharing its
+    two log-softmaxes: MCS and ITCM at one temperature cost one pass, not two."""
+    ls_t2i, ls_i2t = logits.log_softmax(dim=1), logits.T.log_softmax(dim=1)
+    nce = -0.5 * (ls_t2i.diagonal().mean() + ls_i2t.diagonal().mean())
+    kl = 0.5 * (F.kl_div(ls_t2i, t2i, reduction="batchmean")
+                + F.kl_div(ls_i2t, i2t, reduction="batchmean"))
+    return nce, kl
 
 
 @torch.no_grad()
