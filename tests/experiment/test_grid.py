@@ -82,6 +82,33 @@ def test_grid_resumes_after_interruption_without_rerunning_finished_cells(
     assert (tmp_path / "out" / "results.md").exists()
 
 
+def test_only_runs_some_datasets_and_keeps_the_others_cells(beauty, beauty_motivations,
+                                                            tmp_path, monkeypatch):
+    # "late" names an artifact still being extracted: the whole file is refused, but
+    # --only beauty runs; once the artifact is there, --only late keeps beauty's cells.
+    artifact = tmp_path / "late-artifact"
+    d = spec(tmp_path / "out", beauty, seeds=[1])
+    d["datasets"]["late"] = {"path": str(beauty), "motivations": str(artifact)}
+    exp = experiment_from_dict(d, tmp_path)
+    with pytest.raises(ConfigError, match="datasets.late.motivations"):
+        plan(exp)
+    with pytest.raises(ConfigError, match=r"--only\[0\]: 'nope'"):
+        plan(exp, only=["nope"])
+    calls = Calls(monkeypatch)
+    assert run_experiment(exp, only=["beauty"])["ran"] == 1
+    state = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    assert {c["dataset"] for c in state["cells"]} == {"beauty"}
+
+    import shutil
+
+    shutil.copytree(beauty_motivations, artifact)
+    assert run_experiment(exp, only=["late"])["ran"] == 1
+    state = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    assert sorted(c["dataset"] for c in state["cells"]) == ["beauty", "late"]
+    assert [Path(c["dir"]).parts[-4] for c in state["cells"]] == ["late", "beauty"]
+    assert len(calls.calls) == 2 and run_experiment(exp)["ran"] == 0  # all done
+
+
 def _no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("fit must not be called for a malformed experiment")
@@ -154,14 +181,18 @@ def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "experiments"
 
 
-@pytest.mark.parametrize(("name", "n_cells"), [("main", 2 * 2 * 4 * 5),
-                                               ("ablations", 7 * 5), ("noise", 3 * 3 * 6)])
+@pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 4 * 5),
+                                               ("ablations", 2 * 7 * 5), ("noise", 3 * 3 * 6),
+                                               ("noise-text", 3 + 2 * 3 * 6),
+                                               ("tune", 3 * 2 * 5 * 2),
+                                               ("tune-align", 2 * 11 * 3)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec
     assert exp.out == (tmp_path / s.out).resolve()
     for ds, d in s.datasets.items():
-        assert d.motivations == f"releases/motivations/{ds}"
+        # the training-setting search runs base cells only: no text
+        assert d.motivations == (None if name == "tune" else f"releases/motivations/{ds}")
     p = plan(exp, check_paths=False)
     assert len({c.dir for c in p.cells}) == n_cells
 

@@ -36,6 +36,12 @@ def _shipped(file: Path) -> Path:
 
 KeepGoing = Annotated[bool, typer.Option("--keep-going", help="continue after a failed cell")]
 DryRun = Annotated[bool, typer.Option("--dry-run", help="validate and list the cells only")]
+Only = Annotated[str | None, typer.Option(
+    "--only", help="comma-separated datasets to run alone (others are not checked)")]
+
+
+def _only(value: str | None) -> list[str] | None:
+    return None if value is None else [x.strip() for x in value.split(",") if x.strip()]
 
 
 @experiment_app.command("run")
@@ -43,6 +49,7 @@ def run_cmd(
     file: FileArg,
     keep_going: KeepGoing = False,
     dry_run: DryRun = False,
+    only: Only = None,
 ) -> None:
     """Run the grid (then the noise study, if the file has a noise: section), resumably:
     finished cells are skipped, interrupted ones resume from their checkpoint."""
@@ -53,11 +60,12 @@ def run_cmd(
 
     exp = _load(file)
     console = Console()
-    res = run_experiment(exp, keep_going=keep_going, dry_run=dry_run, console=console)
+    res = run_experiment(exp, keep_going=keep_going, dry_run=dry_run, console=console,
+                         only=_only(only))
     if dry_run:
         return
     table(exp.out, console=console)
-    if exp.spec.noise is not None:
+    if any(c.source == "noise" for c in res["plan"].cells):
         noise_report(res["plan"], console=console)
     if res["failed"]:
         typer.secho(f"{len(res['failed'])} cell(s) failed: {', '.join(res['failed'])}",

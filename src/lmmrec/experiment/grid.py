@@ -41,7 +41,8 @@ def cell_status(cell: Cell) -> str:
     return "partial" if (cell.dir / CHECKPOINT).exists() else "new"
 
 
-def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]]) -> None:
+def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]],
+                 only: list[str] | None = None) -> None:
     from lmmrec.train.checkpoint import write_text
 
     exp = p.exp
@@ -50,6 +51,9 @@ def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]]) -> None:
         rec = c.record()
         rec.update(statuses.get(c.dir, {"status": cell_status(c)}))
         cells.append(rec)
+    if only is not None:  # keep the cells of the datasets this run left out
+        cells += [c for c in _stored_cells(exp.out / STATE_FILE)
+                  if c.get("base", c["dataset"]) not in only]
     state = {"file": str(exp.file) if exp.file else None,
              "spec": exp.spec.model_dump(mode="json"),
              "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -57,6 +61,13 @@ def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]]) -> None:
              "noise_jobs": [{"kind": j.kind, "level": j.level, "src": str(j.src),
                              "dst": str(j.dst), "seed": j.seed} for j in p.jobs]}
     write_text(exp.out / STATE_FILE, json.dumps(state, indent=2) + "\n")
+
+
+def _stored_cells(path: Path) -> list[dict[str, Any]]:
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8")).get("cells", []))
+    except (OSError, json.JSONDecodeError):
+        return []
 
 
 def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
@@ -96,8 +107,9 @@ def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
 
 def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
                    keep_going: bool = False, dry_run: bool = False,
-                   console: Any = None) -> dict[str, Any]:
-    """Validate every cell, then run the selected ones in order; returns a summary."""
+                   console: Any = None, only: list[str] | None = None) -> dict[str, Any]:
+    """Validate every cell, then run the selected ones in order; returns a summary.
+    ``only``: run these datasets alone; the state file keeps the other datasets' cells."""
     from lmmrec.train import trainer
 
     if console is None:
@@ -108,7 +120,7 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
     def say(msg: str) -> None:
         console.print(msg, highlight=False)
 
-    p = plan(exp)  # the whole plan is validated, whatever part runs
+    p = plan(exp, only=only)  # the whole plan is validated, whatever part runs
     chosen: dict[Path, Cell] = {}
     for c in p.cells:  # one per run folder (noise level 0 shares the grid's folders)
         if (grid and c.source == "grid") or (noise and c.source == "noise"):
@@ -129,7 +141,7 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
     write_text(exp.out / SPEC_FILE, yaml.safe_dump(exp.spec.model_dump(mode="json"),
                                                    sort_keys=False))
     statuses: dict[Path, dict[str, Any]] = {}
-    _write_state(p, statuses)
+    _write_state(p, statuses, only)
     todo = [c for c in selected if status[c.dir] != "done"]
     _prepare_data(p, todo, say)
 
@@ -148,11 +160,11 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
             result = trainer.fit(c.config, c.dir, resume=resume)
         except KeyboardInterrupt:
             statuses[c.dir] = {"status": "interrupted"}
-            _write_state(p, statuses)
+            _write_state(p, statuses, only)
             raise
         except Exception as e:
             statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-            _write_state(p, statuses)
+            _write_state(p, statuses, only)
             if not keep_going:
                 raise
             failed.append(c.label)
@@ -161,7 +173,7 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
         ran += 1
         secs = time.perf_counter() - t0
         statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
-        _write_state(p, statuses)
+        _write_state(p, statuses, only)
         sel = c.config.eval.select
         test = (result or {}).get("test", {})
         say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "

@@ -301,6 +301,7 @@ class Cell:
     config: Any  # RunConfig
     level: float | None = None  # noise share (noise study cells only)
     source: str = "grid"  # grid | noise
+    base: str = ""  # the experiment's dataset name (a noised label's clean dataset)
 
     @property
     def label(self) -> str:
@@ -309,7 +310,7 @@ class Cell:
     def record(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "backbone": self.backbone, "variant": self.variant,
                 "seed": self.seed, "dir": str(self.dir), "level": self.level,
-                "source": self.source}
+                "source": self.source, "base": self.base or self.dataset}
 
 
 @dataclass
@@ -389,20 +390,25 @@ def experiment_from_dict(raw: dict[str, Any], base_dir: str | Path, source: str 
 
 
 def plan(exp: Experiment, *, grid: bool = True, noise: bool = True,
-         check_paths: bool = True) -> Plan:
+         check_paths: bool = True, only: list[str] | None = None) -> Plan:
     """Every cell with its resolved RunConfig. Raises one ConfigError listing every problem
-    (with key paths) before anything runs."""
+    (with key paths) before anything runs. ``only``: these datasets alone (the others are
+    neither checked nor planned, e.g. while their motivations are still being extracted)."""
     errors: list[str] = []
     s = exp.spec
     result = Plan(exp)
+    for i, name in enumerate(only or []):
+        if name not in s.datasets:
+            errors.append(f"--only[{i}]: {name!r} is not in datasets ({', '.join(s.datasets)})")
+    chosen = [d for d in s.datasets if only is None or d in only]
 
     for i, b in enumerate(s.backbones + (s.noise.backbones or [] if s.noise else [])):
         where = (f"backbones[{i}]" if i < len(s.backbones)
                  else f"noise.backbones[{i - len(s.backbones)}]")
         _try(errors, where, lambda b=b: _resolve(b, {}, []))
     if check_paths:
-        for name, d in s.datasets.items():
-            _check_dataset(exp, name, d, errors)
+        for name in chosen:
+            _check_dataset(exp, name, s.datasets[name], errors)
     if errors:
         raise ConfigError(_joined(errors, exp))
 
@@ -428,17 +434,18 @@ def plan(exp: Experiment, *, grid: bool = True, noise: bool = True,
         # identical configs (e.g. base under text-only noise) share one run folder
         key = json.dumps(_dump(cfg), sort_keys=True)
         dir_ = by_config.setdefault(key, dir_)
-        result.cells.append(Cell(ds_label, backbone, variant, seed, dir_, cfg, level, source))
+        result.cells.append(Cell(ds_label, backbone, variant, seed, dir_, cfg, level, source,
+                                 base_name))
 
     if grid:
-        for ds_name in s.datasets:
+        for ds_name in chosen:
             for b in s.backbones:
                 for vname in s.variants:
                     mot, where = exp.motivations_for(ds_name, vname)
                     for seed in s.seeds:
                         add(ds_name, ds_name, b, vname, seed, exp.data_dir(ds_name), mot,
                             where, cell_dir(exp.out, ds_name, b, vname, seed))
-    if noise and s.noise is not None:
+    if noise and s.noise is not None and s.noise.dataset in chosen:
         n = s.noise
         name = n.dataset
         clean = exp.data_dir(name)

@@ -205,7 +205,7 @@ def to_markdown(summary: dict[str, Any], title: str = "") -> str:
            "epoch) used validation only.", ""]
     if summary.get("unfinished_cells"):
         out += [f"{summary['unfinished_cells']} cell(s) without metrics.json are left out.", ""]
-    notes: list[str] = []
+    notes: dict[str, list[str]] = {}  # note -> where it applies (one line per note)
     for ds in dict.fromkeys(g["dataset"] for g in summary["groups"]):
         out += [f"## {ds}", ""]
         head = ["backbone", "variant", "n"]
@@ -218,11 +218,16 @@ def to_markdown(summary: dict[str, Any], title: str = "") -> str:
             for m in metrics:
                 row += _row_cells(g, m)
                 for note in g["metrics"][m]["notes"]:
-                    notes.append(f"{ds} / {g['backbone']} / {g['variant']} / {m}: {note}")
+                    notes.setdefault(note, []).append(
+                        f"{ds} / {g['backbone']} / {g['variant']} / {m}")
             out.append("| " + " | ".join(row) + " |")
         out.append("")
     if notes:
-        out += ["### Notes", ""] + [f"- {n}" for n in dict.fromkeys(notes)] + [""]
+        out += ["### Notes", ""]
+        for note, where in notes.items():
+            at = "; ".join(where) if len(where) <= 3 else f"{len(where)} rows"
+            out.append(f"- {note} ({at})")
+        out.append("")
     return "\n".join(out)
 
 
