@@ -79,7 +79,12 @@ def test_grid_resumes_after_interruption_without_rerunning_finished_cells(
     assert summary["reference"] == "base"
     (g,) = summary["groups"]
     assert g["seeds"] == [1, 2] and set(g["metrics"]) == {"recall@20", "ndcg@20"}
-    assert (tmp_path / "out" / "results.md").exists()
+    secs = [json.loads((c / "metrics.json").read_text())["seconds_per_epoch"]
+            for c in (cell1, cell2)]
+    assert g["seconds_per_epoch"] == pytest.approx(sum(secs) / 2)
+    assert g["time_ratio"] == pytest.approx(1.0)  # the reference itself
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "| s/epoch |" in md and f"| {g['seconds_per_epoch']:.3f} |" in md
 
 
 def test_only_runs_some_datasets_and_keeps_the_others_cells(beauty, beauty_motivations,

@@ -127,6 +127,7 @@ def summarise(cells: list[dict[str, Any]], metrics: list[str], reference: str | 
     """Per (dataset, backbone, variant): values by seed, mean ± std, relative improvement
     and paired tests vs ``reference`` for each metric."""
     values: dict[tuple[str, str, str], dict[int, dict[str, float]]] = {}
+    secs: dict[tuple[str, str, str], list[float]] = {}  # training seconds per epoch
     missing = 0
     for c in cells:
         m = read_metrics(Path(c["dir"]))
@@ -135,6 +136,8 @@ def summarise(cells: list[dict[str, Any]], metrics: list[str], reference: str | 
             continue
         key = (c["dataset"], c["backbone"], c["variant"])
         values.setdefault(key, {})[int(c["seed"])] = m.get(split, {})
+        if isinstance(m.get("seconds_per_epoch"), (int, float)):
+            secs.setdefault(key, []).append(float(m["seconds_per_epoch"]))
     variants = {k[2] for k in values}
     if reference is None and "base" in variants:
         reference = "base"
@@ -144,7 +147,12 @@ def summarise(cells: list[dict[str, Any]], metrics: list[str], reference: str | 
         ref = values.get((ds, bb, reference)) if reference else None
         g: dict[str, Any] = {"dataset": ds, "backbone": bb, "variant": var, "seeds": seeds,
                              "n": len(seeds), "is_reference": var == reference,
-                             "metrics": {}}
+                             "metrics": {}, "seconds_per_epoch": None, "time_ratio": None}
+        if secs.get((ds, bb, var)):
+            g["seconds_per_epoch"] = float(np.mean(secs[(ds, bb, var)]))
+            ref_secs = secs.get((ds, bb, reference or ""))
+            if ref_secs:
+                g["time_ratio"] = g["seconds_per_epoch"] / float(np.mean(ref_secs))
         for metric in metrics:
             have = [s for s in seeds if metric in by_seed[s]]
             vals = [float(by_seed[s][metric]) for s in have]
@@ -196,13 +204,22 @@ def _row_cells(g: dict[str, Any], metric: str) -> list[str]:
     return [ms, "—" if rel is None else f"{rel:+.2f} %", _fmt_p(e["t_p"]), _fmt_p(e["w_p"])]
 
 
+def _fmt_secs(g: dict[str, Any]) -> str:
+    sec = g.get("seconds_per_epoch")
+    if sec is None:
+        return "—"
+    ratio = g.get("time_ratio")
+    return f"{sec:.3f}" + ("" if ratio is None or g["is_reference"] else f" (×{ratio:.2f})")
+
+
 def to_markdown(summary: dict[str, Any], title: str = "") -> str:
     ref, metrics = summary["reference"], summary["metrics"]
     out = [f"# Results{': ' + title if title else ''}", "",
            f"{summary['split']} metrics, mean ± sample std over seeds. Δ: relative improvement "
            f"of the mean over the reference variant `{ref}`; p_t: paired t-test, p_W: "
            "Wilcoxon signed-rank, paired by seed. Model selection (early stopping, best "
-           "epoch) used validation only.", ""]
+           "epoch) used validation only. s/epoch: mean training seconds per epoch (× the "
+           "reference's), as measured while the cells ran.", ""]
     if summary.get("unfinished_cells"):
         out += [f"{summary['unfinished_cells']} cell(s) without metrics.json are left out.", ""]
     notes: dict[str, list[str]] = {}  # note -> where it applies (one line per note)
@@ -211,6 +228,7 @@ def to_markdown(summary: dict[str, Any], title: str = "") -> str:
         head = ["backbone", "variant", "n"]
         for m in metrics:
             head += [m, "Δ", "p_t", "p_W"]
+        head.append("s/epoch")
         out.append("| " + " | ".join(head) + " |")
         out.append("|" + "---|" * len(head))
         for g in (g for g in summary["groups"] if g["dataset"] == ds):
@@ -220,6 +238,7 @@ def to_markdown(summary: dict[str, Any], title: str = "") -> str:
                 for note in g["metrics"][m]["notes"]:
                     notes.setdefault(note, []).append(
                         f"{ds} / {g['backbone']} / {g['variant']} / {m}")
+            row.append(_fmt_secs(g))
             out.append("| " + " | ".join(row) + " |")
         out.append("")
     if notes:
