@@ -85,10 +85,18 @@ def test_switches_remove_terms() -> None:
 
 
 def test_eval_mode_fuses_text_side() -> None:
-    model = make_model(fusion=0.5)
+    model = make_model(fusion=0.5, cold_start=False)
     model.eval()
-    ue, ie = model(None)
+    with torch.no_grad():
+        ue, ie = model(None)
+        bu, bi = model.backbone(None)
+        zu, zi = model.aligner.text_embeddings()
     assert ue.shape[1] == 16 and ie.shape[1] == 16  # backbone dim + text dim
+    # score = interaction score + fusion * cos(text_u, text_i) * typical norms: the text
+    # side counts whatever its own (arbitrary, cosine-trained) norm is
+    cos = torch.nn.functional.normalize(zu, dim=1) @ torch.nn.functional.normalize(zi, dim=1).T
+    expected = bu @ bi.T + 0.5 * cos * bu.norm(dim=1).mean() * bi.norm(dim=1).mean()
+    assert torch.allclose(ue @ ie.T, expected, atol=1e-5)
 
 
 def test_teacher_backbone_embeds_once_an_epoch_unless_asked_every_step() -> None:

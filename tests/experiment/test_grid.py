@@ -190,7 +190,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("ablations", 2 * 7 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
-                                               ("tune-align", 2 * 11 * 3)])
+                                               ("tune-align", 2 * 12 * 3)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec

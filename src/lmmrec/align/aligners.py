@@ -248,9 +248,14 @@ class LMMRecAligner(Aligner):
             user_emb = _fill_cold(user_emb, zu, self.cold_user & self.inputs.user_has_text)
             item_emb = _fill_cold(item_emb, zi, self.cold_item & self.inputs.item_has_text)
         if cfg.fusion > 0:
+            # The alignment losses are cosine-based, so the text side's norm is arbitrary
+            # (and small under L2): score with unit text vectors scaled to the interaction
+            # side's typical norm, so `fusion` weighs text against interactions.
             s = math.sqrt(cfg.fusion)
-            user_emb = torch.cat([user_emb, s * zu], dim=1)
-            item_emb = torch.cat([item_emb, s * zi], dim=1)
+            tu = F.normalize(zu, dim=1) * user_emb.norm(dim=1).mean()
+            ti = F.normalize(zi, dim=1) * item_emb.norm(dim=1).mean()
+            user_emb = torch.cat([user_emb, s * tu], dim=1)
+            item_emb = torch.cat([item_emb, s * ti], dim=1)
         return user_emb, item_emb
 
 

@@ -174,10 +174,11 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
         secs = time.perf_counter() - t0
         statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
         _write_state(p, statuses, only)
+        # the selection metric on validation: a search driven by this log never sees test
         sel = c.config.eval.select
-        test = (result or {}).get("test", {})
+        val = (result or {}).get("val", {})
         say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
-            f"test {sel} {test.get(sel, float('nan')):.4f})")
+            f"val {sel} {val.get(sel, float('nan')):.4f})")
     return {"cells": len(selected), **counts, "ran": ran, "failed": failed, "plan": p}
 
 
