@@ -187,7 +187,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
 
 
 @pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 4 * 5),
-                                               ("ablations", 2 * 7 * 5), ("noise", 3 * 3 * 6),
+                                               ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
                                                ("tune-align", 2 * 12 * 3)])

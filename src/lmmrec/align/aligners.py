@@ -36,7 +36,9 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class LMMRecConfig(Strict):
-    text_input: Literal["phrases", "summary"] = "phrases"  # summary: the no-CoT ablation
+    # summary: one profile sentence per entity (the no-CoT ablation); reviews: each training
+    # review's raw text embedded, no LLM at all (the no-extraction ablation)
+    text_input: Literal["phrases", "summary", "reviews"] = "phrases"
     pooling: Literal["mean", "attention"] = "mean"
     hidden: int | None = Field(None, ge=1)
     sample: int = Field(1024, ge=2)  # entities per type and step that the alignment sees
@@ -169,7 +171,7 @@ class LMMRecAligner(Aligner):
         i = _unique(torch.cat([pos, neg]), cfg.sample)
         i = i[inp.item_has_text[i]]
         out: dict[str, torch.Tensor] = {}
-        if cfg.coordination and cfg.text_input == "phrases":
+        if cfg.coordination and cfg.text_input != "summary":
             out["coord"] = cfg.coord_weight * self._coordination(u, i)
         if not ((cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1):
             return out

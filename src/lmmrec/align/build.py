@@ -64,9 +64,15 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
     if profiles.stats["train_reviews_used"] == 0:
         raise DataError("no training review of this split has extracted motivations",
                         path=motivations)
-    needs_summary = getattr(cfg, "text_input", "phrases") == "summary"
-    su, si = summary_vectors(profiles, ds) if needs_summary else (None, None)
-    inputs = build_inputs(profiles, su, si)
+    text_input = getattr(cfg, "text_input", "phrases")
+    if text_input == "reviews":
+        from lmmrec.align.inputs import raw_review_inputs
+
+        inputs = raw_review_inputs(ds)
+    else:
+        needs_summary = text_input == "summary"
+        su, si = summary_vectors(profiles, ds) if needs_summary else (None, None)
+        inputs = build_inputs(profiles, su, si)
     deg_u = np.diff(ds.train.indptr)
     deg_i = np.bincount(ds.train.indices, minlength=ds.n_items)
     if method == "lmmrec":

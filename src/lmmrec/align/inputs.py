@@ -9,6 +9,8 @@ import scipy.sparse as sp
 import torch
 
 from lmmrec.align.encoders import SparseRows
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import DataError
 from lmmrec.text.profiles import Profiles
 
 
@@ -75,3 +77,33 @@ def sample_review_pairs(csr: tuple[np.ndarray, np.ndarray], entities: np.ndarray
     a = np.minimum((r[0] * count).astype(np.int64), count - 1)
     b = (a + 1 + np.minimum((r[1] * (count - 1)).astype(np.int64), count - 2)) % count
     return ents, reviews[start + a], reviews[start + b]
+
+
+def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
+    """The no-LLM ablation: every training review's own text (title + body, fenced and capped
+    as for the LLM) is embedded as one 'phrase'; an entity pools its reviews uniformly, and
+    coordination pairs two reviews of one entity. Validation and test reviews never enter
+    (the leakage guard's `training_reviews`)."""
+    from lmmrec.data.leakage import training_reviews
+    from lmmrec.llm.prompts import REVIEW_CHAR_CAP, TITLE_CHAR_CAP, fence
+    from lmmrec.text.embed import embed_texts
+
+    rev = training_reviews(ds)
+    texts = [" ".join(x for x in (fence(str(t or ""), TITLE_CHAR_CAP),
+                                  fence(str(b or ""), REVIEW_CHAR_CAP)) if x)
+             for t, b in zip(rev["title"].fillna(""), rev["text"].fillna(""), strict=True)]
+    keep = np.array([bool(t) for t in texts], dtype=bool)
+    if not keep.any():
+        raise DataError("no training review has text", path=ds.path)
+    texts = [t for t, k in zip(texts, keep, strict=True) if k]
+    users = rev["user"].to_numpy(np.int64)[keep]
+    items = rev["item"].to_numpy(np.int64)[keep]
+    vecs = torch.from_numpy(np.ascontiguousarray(embed_texts(texts), dtype=np.float32))
+    rows = []
+    for owner, n in ((users, ds.n_users), (items, ds.n_items)):
+        deg = np.bincount(owner, minlength=n).astype(np.float32)
+        m = sp.csr_matrix((1.0 / deg[owner], (owner, np.arange(len(owner)))),
+                          shape=(n, len(owner)))
+        rows.append(SparseRows.from_scipy(m))
+    return TextInputs(vecs, rows[0], rows[1], vecs, vecs, _owner_csr(users, ds.n_users),
+                      _owner_csr(items, ds.n_items), rows[0].has_rows(), rows[1].has_rows())
