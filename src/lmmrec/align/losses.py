@@ -70,6 +70,11 @@ def nce_and_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: torch.T
 
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter."""
-    for pt, ps in zip(teacher.parameters(), student.parameters(), strict=True):
-        pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
+    """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter
+    (one fused lerp over all parameters: the step is op-bound on small models)."""
+    t = list(teacher.parameters())
+    s = [p.detach() for p in student.parameters()]
+    if len(t) != len(s):
+        raise ValueError(f"teacher has {len(t)} parameters, student {len(s)}")
+    if t:
+        torch._foreach_lerp_(t, s, 1 - momentum)
