@@ -201,7 +201,7 @@ def noise_report(p: Plan, metric: str | None = None, split: str = "test",
     title = f"{n.dataset} ({n.kind} noise)"
     write_text(root / "results.json", json.dumps(summary, indent=2) + "\n")
     write_text(root / "results.md", noise_markdown(summary, title))
-    png = plot_noise(summary, root / f"noise-{metric.replace('@', '')}.png", n.dataset)
+    png = plot_noise(summary, root / f"noise-{metric.replace('@', '')}.png", title)
     summary["plot"] = str(png)
     if console is not None:
         from rich.table import Table
