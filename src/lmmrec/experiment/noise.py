@@ -271,7 +271,7 @@ def plot_noise(summary: dict[str, Any], path: str | Path, title: str = "") -> Pa
                         label=method)
         ax.set_xlabel("noise level (%)")
         ax.set_ylabel(summary["metric"].replace("recall", "Recall").replace("ndcg", "NDCG"))
-        ax.set_title(f"{title}, {backbone}" if title else backbone)
+        ax.set_title(f"{title}\n{backbone}" if title else backbone, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
