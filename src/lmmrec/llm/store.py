@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.errors import LmmrecError
+from lmmrec.sqlite import retry_locked
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,9 +81,9 @@ class Store:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
                                   check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
+        retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
         self.db.execute("PRAGMA synchronous=NORMAL")
-        self.db.executescript(SCHEMA)
+        retry_locked(lambda: self.db.executescript(SCHEMA))
         if model_id is not None and prompt_version is not None:
             try:
                 self._bind(model_id, prompt_version)

@@ -15,6 +15,7 @@ import pandas as pd
 
 from lmmrec.config import Strict
 from lmmrec.errors import ConfigError
+from lmmrec.sqlite import retry_locked
 from lmmrec.text.artifact import read_manifest, write_manifest
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
@@ -69,8 +70,9 @@ def embed_texts(texts: Sequence[str], cfg: EmbedConfig | None = None,
     path = _cache_path(f"{cfg.kind}-{cfg.model}")
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30)
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)")
+    retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
+    retry_locked(lambda: db.execute(
+        "CREATE TABLE IF NOT EXISTS emb (key TEXT PRIMARY KEY, vec BLOB NOT NULL)"))
     keys = [text_key(t) for t in texts]
     found: dict[str, np.ndarray] = {}
     for i in range(0, len(keys), 900):
