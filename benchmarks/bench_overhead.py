@@ -5,6 +5,10 @@ and its released motivation artifact (default: amazon-beauty-2023-mini with
 releases/motivations/amazon-beauty-2023-mini). Goal (issue 5): LMMRec at most 2x the base.
 
     python benchmarks/bench_overhead.py [--dataset NAME] [--epochs 8] [--batch-size 256]
+        [--methods base,rlmrec-con,lmmrec,lmmrec+align.every=1]
+
+A method may carry overrides after `+` (`lmmrec+align.every=1+align.sample=128`): it is
+timed as its own row, named as written.
 
 Run it on a quiet machine: with other jobs on the cores the ratios mean little (the load
 average at the start is recorded).
@@ -31,6 +35,7 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--methods", default="base,rlmrec-con,lmmrec")
+    ap.add_argument("--out", default="overhead.json", help="file name under results/")
     args = ap.parse_args()
 
     from lmmrec.data.pipeline import prepare_to
@@ -43,21 +48,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
         prepare_to(args.dataset, data)
-        for method in args.methods.split(","):
+        for k, name in enumerate(args.methods.split(",")):
+            method, *overrides = name.split("+")
             base = {"data": str(data), "method": method}
             if method != "base":
                 base["motivations"] = str(art)
             # eval_every > epochs: time training only, no early stop in the window
             cfg = resolve_config(args.backbone, [], [
                 f"train.max_epochs={args.epochs}", f"train.eval_every={args.epochs}",
-                f"train.batch_size={args.batch_size}", "train.progress=false"], base=base)
-            r = fit(cfg, Path(tmp) / method)
+                f"train.batch_size={args.batch_size}", "train.progress=false", *overrides],
+                base=base)
+            out = Path(tmp) / f"run{k}"
+            r = fit(cfg, out)
             # the first epoch carries one-off set-up (graph, caches): median of the rest
             secs = sorted(json.loads(line)["seconds"] for line in
-                          (Path(tmp) / method / "log.jsonl").read_text().splitlines()
+                          (out / "log.jsonl").read_text().splitlines()
                           if '"seconds"' in line)[: args.epochs]
-            rows[method] = {"seconds_per_epoch_median": secs[len(secs) // 2],
-                            "seconds_per_epoch_mean": r["seconds_per_epoch"]}
+            rows[name] = {"seconds_per_epoch_median": secs[len(secs) // 2],
+                          "seconds_per_epoch_mean": r["seconds_per_epoch"]}
     base_s = rows["base"]["seconds_per_epoch_median"]
     for m in rows:
         rows[m]["ratio_to_base"] = round(rows[m]["seconds_per_epoch_median"] / base_s, 3)
@@ -67,7 +75,7 @@ def main() -> None:
            "lmmrec_meets_goal": rows.get("lmmrec", {}).get("ratio_to_base", 0) <= GOAL_RATIO,
            "cpus": os.cpu_count(), "python": platform.python_version(),
            "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": os.getloadavg()[0]}
-    out = HERE / "results" / "overhead.json"
+    out = HERE / "results" / args.out
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))
 

@@ -33,6 +33,7 @@ def tiny_profiles(n_users: int = 6, n_items: int = 5, n_phrases: int = 8) -> Pro
 
 
 def make_model(**cfg) -> AlignedModel:
+    cfg.setdefault("every", 1)  # these tests look at every step's losses
     torch.manual_seed(0)
     p = tiny_profiles()
     train = sp.csr_matrix((np.ones(len(p.review_user)), (p.review_user, p.review_item)),
@@ -115,3 +116,65 @@ def test_teacher_backbone_embeds_once_an_epoch_unless_asked_every_step() -> None
         ue, ie = model(None)
         model.extra_losses(batch, ue, ie)
         assert len(calls) == expected + 1
+
+
+def test_align_every_k_steps_weighted_by_k() -> None:
+    batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
+    ref, amortised = make_model(), make_model(every=3)
+    ref.on_epoch_start(0)
+    amortised.on_epoch_start(0)
+    seen = []
+    for step in range(7):
+        if step == 5:  # a new epoch restarts the count: its first step aligns
+            amortised.on_epoch_start(1)
+        torch.manual_seed(step)
+        ue, ie = ref(None)
+        want = ref.extra_losses(batch, ue, ie)
+        torch.manual_seed(step)
+        ue, ie = amortised(None)
+        got = amortised.extra_losses(batch, ue, ie)
+        seen.append(bool(got))
+        if got:
+            assert set(got) == set(want)
+            for k in want:
+                assert torch.allclose(got[k], 3 * want[k], atol=1e-6), k
+        ref.on_epoch_start(0)  # keep the reference aligning (and its teacher in step)
+        ref.aligner._teacher_out = amortised.aligner._teacher_out
+    assert seen == [True, False, False, True, False, True, False]
+
+
+def test_epoch_teacher_outputs_are_the_teacher_on_every_entity() -> None:
+    model = make_model(momentum=0.5)
+    a = model.aligner
+    batch = (torch.tensor([0, 1, 2, 5]), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 4, 0, 1]))
+    model.on_epoch_start(0)
+    ue, ie = model(None)
+    model.extra_losses(batch, ue, ie)
+    (tzu, thu), (tzi, thi) = a._teacher_out
+    with torch.no_grad():
+        # the cache was made after this step's EMA update: recompute from those weights
+        a.teacher_backbone.eval()
+        bu, bi = a.teacher_backbone(None)
+        pu, pi = a._pooled(a.teacher_text)
+        assert torch.allclose(tzu, a.teacher_text(pu)) and torch.allclose(tzi, a.teacher_text(pi))
+        assert torch.allclose(thu, a.teacher_proto(bu)) and torch.allclose(thi, a.teacher_proto(bi))
+    assert tzu.shape[0] == 6 and tzi.shape[0] == 5
+
+
+def test_coordination_sees_at_most_coord_sample_entities(monkeypatch) -> None:
+    from lmmrec.align import aligners
+
+    model = make_model(coord_sample=2)
+    sizes = []
+    real = aligners.LMMRecAligner._coordination
+
+    def spy(self, u, i):  # noqa: ANN001, ANN202
+        sizes.append((len(u), len(i)))
+        return real(self, u, i)
+
+    monkeypatch.setattr(aligners.LMMRecAligner, "_coordination", spy)
+    batch = (torch.tensor([0, 1, 2, 3, 4]), torch.tensor([0, 1, 2, 3]),
+             torch.tensor([4, 4, 0, 1]))
+    ue, ie = model(None)
+    assert "coord" in model.extra_losses(batch, ue, ie)
+    assert sizes == [(2, 2)]

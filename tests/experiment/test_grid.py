@@ -190,7 +190,8 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
-                                               ("tune-align", 2 * 12 * 3)])
+                                               ("tune-align", 2 * 12 * 3),
+                                               ("tune-cost", 2 * 8 * 3)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec
@@ -229,3 +230,20 @@ def test_text_noise_plan_for_aligned_methods(beauty, tmp_path, monkeypatch):
     text_job = next(j for j in p.jobs if j.kind == "text")
     assert by[("con", 0.1)].motivations == str(text_job.dst) and text_job.src == art
     assert by[("con", 0.1)].data.endswith("beauty-noise10")
+
+
+def test_cell_whose_run_used_other_defaults_is_refused(beauty, beauty_motivations, tmp_path,
+                                                        monkeypatch):
+    """Same experiment file, but a default of the aligner changed since the cell ran."""
+    d = spec(tmp_path / "out", beauty, seeds=[1], variants={
+        "lmmrec": {"method": "lmmrec", "motivations": str(beauty_motivations)}})
+    run_experiment(experiment_from_dict(d, tmp_path))
+    cell = tmp_path / "out" / "beauty" / "mf" / "lmmrec" / "seed1"
+    stored = json.loads((cell / "resolved.json").read_text())
+    assert stored["align"]["every"] == 8 and stored["backbone"]["name"] == "mf"
+    stored["align"]["every"] = 1  # as if the run predated the current default
+    (cell / "resolved.json").write_text(json.dumps(stored))
+    _no_fit(monkeypatch)
+    with pytest.raises(ConfigError, match=r"seed1: holds a run made with other defaults "
+                                          r"\(differs at align\.every\)"):
+        run_experiment(experiment_from_dict(d, tmp_path))

@@ -35,7 +35,18 @@ from lmmrec.config import Strict
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
-class LMMRecConfig(Strict):
+class AlignConfig(Strict):
+    # Align on every k-th step of an epoch, its losses weighted by k so an epoch's alignment
+    # gradient keeps its scale (lazy regularisation, as StyleGAN2 does with R1). The
+    # aligner's step cost is nearly fixed while a backbone's step is cheap on small graphs;
+    # this is what bounds the overhead. The baselines keep 1, their published setting.
+    every: int = Field(1, ge=1)
+
+
+class LMMRecConfig(AlignConfig):
+    # 8: chosen on validation (benchmarks/results/tune-cost.md): as good as every step, at
+    # under 2x the base's time per epoch
+    every: int = Field(8, ge=1)
     # summary: one profile sentence per entity (the no-CoT ablation); reviews: each training
     # review's raw text embedded, no LLM at all (the no-extraction ablation)
     text_input: Literal["phrases", "summary", "reviews"] = "phrases"
@@ -48,14 +59,18 @@ class LMMRecConfig(Strict):
     coordination: bool = True
     coord_weight: float = Field(0.01, ge=0)
     coord_temp: float = Field(0.2, gt=0)
+    # entities per type and step whose review pairs the coordination sees (a subsample of
+    # the alignment's: it is an auxiliary term, and its rows dominate the encoder's cost)
+    coord_sample: int = Field(128, ge=2)
     itcm: bool = True
     itcm_weight: float = Field(0.05, ge=0)
     itcm_temp: float = Field(0.2, gt=0)
     momentum: float = Field(0.995, ge=0, le=1)
     onehot_mix: float = Field(0.4, ge=0, le=1)
     teacher_backbone: bool = True  # EMA copy of the backbone too
-    # How often the EMA backbone re-embeds the graph: every step (exact, one extra forward a
-    # step) or once an epoch (its weights still follow the EMA every step).
+    # How often the EMA teacher re-embeds every user and item (backbone, text and prototype
+    # encoders): every step (exact, extra forwards each step) or once an epoch (its weights
+    # still follow the EMA every step; steps index the epoch's teacher outputs).
     teacher_refresh: Literal["step", "epoch"] = "epoch"
     prototypes: bool = True
     n_prototypes: int = Field(32, ge=1)
@@ -65,13 +80,13 @@ class LMMRecConfig(Strict):
     cold_start: bool = True
 
 
-class RLMRecConConfig(Strict):
+class RLMRecConConfig(AlignConfig):
     weight: float = Field(0.01, ge=0)
     temp: float = Field(0.2, gt=0)
     text_input: Literal["phrases", "summary"] = "summary"
 
 
-class RLMRecGenConfig(Strict):
+class RLMRecGenConfig(AlignConfig):
     weight: float = Field(0.01, ge=0)
     temp: float = Field(0.2, gt=0)
     mask_ratio: float = Field(0.1, gt=0, le=1)
@@ -79,10 +94,13 @@ class RLMRecGenConfig(Strict):
 
 
 def _unique(x: torch.Tensor, limit: int) -> torch.Tensor:
-    u = torch.unique(x)
-    if len(u) > limit:  # torch's seeded RNG: resumable
-        u = u[torch.randperm(len(u), device=u.device)[:limit]]
-    return u
+    return _subsample(torch.unique(x), limit)
+
+
+def _subsample(x: torch.Tensor, limit: int) -> torch.Tensor:
+    if len(x) > limit:  # torch's seeded RNG: resumable
+        x = x[torch.randperm(len(x), device=x.device)[:limit]]
+    return x
 
 
 def _entity_vectors(inputs: TextInputs, pooled: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -99,9 +117,9 @@ def _entity_vectors(inputs: TextInputs, pooled: str) -> tuple[torch.Tensor, torc
 class Aligner(nn.Module):
     """Base: alignment losses for a batch, and the embeddings used to score."""
 
-    def __init__(self, inputs: TextInputs, dim: int) -> None:
+    def __init__(self, inputs: TextInputs, dim: int, every: int = 1) -> None:
         super().__init__()
-        self.inputs, self.dim = inputs, dim
+        self.inputs, self.dim, self.every = inputs, dim, every
 
     def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
                backbone: nn.Module) -> dict[str, torch.Tensor]:
@@ -127,7 +145,7 @@ class Aligner(nn.Module):
 class LMMRecAligner(Aligner):
     def __init__(self, inputs: TextInputs, dim: int, cfg: LMMRecConfig,
                  backbone: nn.Module, train_degree: tuple[np.ndarray, np.ndarray]) -> None:
-        super().__init__(inputs, dim)
+        super().__init__(inputs, dim, cfg.every)
         self.cfg = cfg
         pooling = "mean" if cfg.text_input == "summary" else cfg.pooling
         self.text = TextEncoder(inputs.text_dim, dim, pooling, cfg.hidden)
@@ -146,7 +164,9 @@ class LMMRecAligner(Aligner):
             self.teacher_text = _frozen_copy(self.text)
             self.teacher_proto = _frozen_copy(self.proto)
             self.teacher_backbone = _frozen_copy(backbone) if cfg.teacher_backbone else None
-        self._teacher_emb: tuple[torch.Tensor, torch.Tensor] | None = None
+        # the teacher's (text, interaction) outputs for all users and for all items
+        self._teacher_out: tuple[tuple[torch.Tensor, torch.Tensor],
+                                 tuple[torch.Tensor, torch.Tensor]] | None = None
 
     # -- text side ---------------------------------------------------------------------------
 
@@ -172,7 +192,8 @@ class LMMRecAligner(Aligner):
         i = i[inp.item_has_text[i]]
         out: dict[str, torch.Tensor] = {}
         if cfg.coordination and cfg.text_input != "summary":
-            out["coord"] = cfg.coord_weight * self._coordination(u, i)
+            out["coord"] = cfg.coord_weight * self._coordination(
+                _subsample(u, cfg.coord_sample), _subsample(i, cfg.coord_sample))
         if not ((cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1):
             return out
         # Users and items go through each encoder in one call (rows are independent).
@@ -223,20 +244,34 @@ class LMMRecAligner(Aligner):
         with torch.no_grad():
             if self.teacher_backbone is not None:
                 ema_update(self.teacher_backbone, backbone, cfg.momentum)
-                if self._teacher_emb is None or cfg.teacher_refresh == "step":
-                    self.teacher_backbone.eval()
-                    self._teacher_emb = self.teacher_backbone(None)
-                tu_emb, ti_emb = self._teacher_emb
-            else:
-                tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
-            pu, pi = self._pooled(self.teacher_text)
-            tz = _halves(self.teacher_text(torch.cat([pu[u], pi[i]])), len(u))
-            th = _halves(self.teacher_proto(torch.cat([tu_emb[u], ti_emb[i]])), len(u))
+                if self._teacher_out is None or cfg.teacher_refresh == "step":
+                    self._teacher_out = self._teacher_outputs()
+                (tzu, thu), (tzi, thi) = self._teacher_out
+                tz, th = (tzu[u], tzi[i]), (thu[u], thi[i])
+            else:  # the student's own interaction side, so nothing to cache
+                pu, pi = self._pooled(self.teacher_text)
+                tz = _halves(self.teacher_text(torch.cat([pu[u], pi[i]])), len(u))
+                th = _halves(self.teacher_proto(torch.cat([user_emb[u].detach(),
+                                                           item_emb[i].detach()])), len(u))
             return (soft_targets(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
                     soft_targets(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
 
+    @torch.no_grad()
+    def _teacher_outputs(self):  # noqa: ANN202
+        """The teacher's text and interaction sides of every user and item. Steps index these
+        instead of re-running the teacher on each batch: one pass an epoch over all entities
+        costs less than a pass a step over the batch's."""
+        assert self.teacher_backbone is not None
+        self.teacher_backbone.eval()
+        tu_emb, ti_emb = self.teacher_backbone(None)
+        pu, pi = self._pooled(self.teacher_text)
+        n_u = len(pu)
+        tz = _halves(self.teacher_text(torch.cat([pu, pi])), n_u)
+        th = _halves(self.teacher_proto(torch.cat([tu_emb, ti_emb])), n_u)
+        return (tz[0], th[0]), (tz[1], th[1])
+
     def on_epoch_start(self, epoch: int) -> None:
-        self._teacher_emb = None  # re-embed with the EMA backbone at the next step
+        self._teacher_out = None  # re-embed with the EMA teacher at the next step
 
     # -- scoring -----------------------------------------------------------------------------
 
@@ -288,7 +323,7 @@ class RLMRecConAligner(Aligner):
     """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile); all profiles) / B."""
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
-        super().__init__(inputs, dim)
+        super().__init__(inputs, dim, cfg.every)
         self.cfg = cfg
         u, i = _entity_vectors(inputs, cfg.text_input)
         self.register_buffer("prf_user", u, persistent=False)
@@ -324,7 +359,7 @@ class RLMRecGenAligner(Aligner):
     neighbourhood-free input before reconstruction (documented deviation)."""
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecGenConfig) -> None:
-        super().__init__(inputs, dim)
+        super().__init__(inputs, dim, cfg.every)
         self.cfg = cfg
         u, i = _entity_vectors(inputs, cfg.text_input)
         self.register_buffer("prf_user", u, persistent=False)

@@ -21,6 +21,7 @@ class AlignedModel(nn.Module):
         self.backbone, self.aligner = backbone, aligner
         self.n_users, self.n_items = backbone.n_users, backbone.n_items
         self.dim = backbone.dim
+        self._step = 0  # within the epoch: which steps align (`align.every`)
 
     def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.backbone(graph)
@@ -31,12 +32,17 @@ class AlignedModel(nn.Module):
     def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         out = dict(self.backbone.extra_losses(batch, user_emb, item_emb))
-        out.update(self.aligner.losses(batch, user_emb, item_emb, self.backbone))
+        every = self.aligner.every
+        if self._step % every == 0:
+            aligned = self.aligner.losses(batch, user_emb, item_emb, self.backbone)
+            out.update({k: v * every if every > 1 else v for k, v in aligned.items()})
+        self._step += 1
         return out
 
     def ego_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         return self.backbone.ego_embeddings(batch)
 
     def on_epoch_start(self, epoch: int) -> None:
+        self._step = 0
         self.backbone.on_epoch_start(epoch)
         self.aligner.on_epoch_start(epoch)

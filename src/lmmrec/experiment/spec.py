@@ -604,6 +604,23 @@ def _check_stored(cell: Cell, errors: list[str]) -> None:
         diff = sorted(_diff_keys(old, new))
         errors.append(f"{cell.dir}: holds a run of a different config (differs at "
                       f"{', '.join(diff[:6])}); delete that folder or change `out`")
+        return
+    # The same settings can still resolve differently: a default of the aligner or the
+    # backbone changed since that run (resolved.json spells every default out).
+    stored = cell.dir / "resolved.json"
+    if not stored.exists():
+        return
+    from lmmrec.train.config import resolved
+
+    try:
+        old = json.loads(stored.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return
+    new = resolved(cell.config)
+    if old != new:
+        diff = sorted(_diff_keys(old, new))
+        errors.append(f"{cell.dir}: holds a run made with other defaults (differs at "
+                      f"{', '.join(diff[:6])}); delete that folder or change `out`")
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:

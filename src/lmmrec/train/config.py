@@ -106,6 +106,22 @@ class RunConfig(Strict):
         return self
 
 
+def resolved(cfg: RunConfig) -> dict[str, Any]:
+    """The run's settings with every default spelled out, the aligner's and the
+    backbone's included: two runs with equal dicts train the same way, so a changed default
+    shows up here (config.json keeps only what was set)."""
+    from lmmrec.align.build import aligner_config
+    from lmmrec.backbones import backbone_config
+
+    out = cfg.model_dump(mode="json")
+    if cfg.method != "base":
+        out["align"] = aligner_config(cfg.method, cfg.align).model_dump(mode="json")
+    name = cfg.backbone["name"]
+    out["backbone"] = {"name": name,
+                       **backbone_config(name, cfg.backbone).model_dump(mode="json")}
+    return out
+
+
 def backbone_files() -> dict[str, Path]:
     """Shipped backbone presets: configs/backbones/<preset>.yaml."""
     folder = packaged_config("backbones")

@@ -31,12 +31,12 @@ from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import ConfigError
 from lmmrec.train import checkpoint as ckpt
 from lmmrec.train import distributed
-from lmmrec.train.config import RunConfig
+from lmmrec.train.config import RunConfig, resolved
 from lmmrec.train.sampler import BPRSampler
 
 AuxLosses = Callable[[tuple, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
-CHECKPOINT, BEST, CONFIG, LOG, METRICS = (
-    "checkpoint.pt", "best.pt", "config.json", "log.jsonl", "metrics.json")
+CHECKPOINT, BEST, CONFIG, LOG, METRICS, RESOLVED = (
+    "checkpoint.pt", "best.pt", "config.json", "log.jsonl", "metrics.json", "resolved.json")
 
 
 @dataclass
@@ -162,6 +162,7 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
         (out / LOG).unlink(missing_ok=True)
     if main:
         ckpt.write_text(out / CONFIG, json.dumps(cfg.model_dump(), indent=2) + "\n")
+        ckpt.write_text(out / RESOLVED, json.dumps(resolved(cfg), indent=2) + "\n")
 
     if dist.world_size > 1:  # every rank starts from rank 0's state
         distributed.broadcast_state(model)
