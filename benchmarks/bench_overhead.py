@@ -34,7 +34,7 @@ def main() -> None:
     ap.add_argument("--backbone", default="lightgcn")
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--methods", default="base,rlmrec-con,lmmrec")
+    ap.add_argument("--methods", default="base,rlmrec-con,lmmrec,lmmrec+align.every=1")
     ap.add_argument("--out", default="overhead.json", help="file name under results/")
     args = ap.parse_args()
 
@@ -72,7 +72,9 @@ def main() -> None:
     res = {"benchmark": f"alignment overhead, {args.backbone} on {args.dataset}, batch "
                         f"{args.batch_size}, {args.epochs} epochs",
            "methods": rows, "goal_ratio": GOAL_RATIO,
-           "lmmrec_meets_goal": rows.get("lmmrec", {}).get("ratio_to_base", 0) <= GOAL_RATIO,
+           # the shipped defaults' row; null when it was not timed
+           "lmmrec_meets_goal": (rows["lmmrec"]["ratio_to_base"] <= GOAL_RATIO
+                                 if "lmmrec" in rows else None),
            "cpus": os.cpu_count(), "python": platform.python_version(),
            "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": os.getloadavg()[0]}
     out = HERE / "results" / args.out
