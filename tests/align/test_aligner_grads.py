@@ -178,3 +178,21 @@ def test_coordination_sees_at_most_coord_sample_entities(monkeypatch) -> None:
     ue, ie = model(None)
     assert "coord" in model.extra_losses(batch, ue, ie)
     assert sizes == [(2, 2)]
+
+
+def test_epoch_and_step_teacher_agree_on_an_epochs_first_step() -> None:
+    """Both refresh modes see the same teacher right after the first EMA update; later steps
+    of an epoch differ only in that the epoch mode keeps its snapshot."""
+    batch = (torch.tensor([0, 1, 2, 5]), torch.tensor([0, 1, 2, 3]), torch.tensor([4, 4, 0, 1]))
+    got = {}
+    for refresh in ("epoch", "step"):
+        model = make_model(teacher_refresh=refresh, momentum=0.5)
+        with torch.no_grad():
+            model.aligner.text.mlp[0].weight.add_(0.3)  # the EMA moves the teacher
+        model.on_epoch_start(0)
+        torch.manual_seed(1)
+        ue, ie = model(None)
+        got[refresh] = model.extra_losses(batch, ue, ie)
+    assert set(got["epoch"]) == set(got["step"])
+    for k in got["step"]:
+        assert torch.allclose(got["epoch"][k], got["step"][k], atol=1e-6), k

@@ -244,15 +244,20 @@ class LMMRecAligner(Aligner):
         with torch.no_grad():
             if self.teacher_backbone is not None:
                 ema_update(self.teacher_backbone, backbone, cfg.momentum)
-                if self._teacher_out is None or cfg.teacher_refresh == "step":
+            if self.teacher_backbone is not None and cfg.teacher_refresh == "epoch":
+                if self._teacher_out is None:
                     self._teacher_out = self._teacher_outputs()
                 (tzu, thu), (tzi, thi) = self._teacher_out
                 tz, th = (tzu[u], tzi[i]), (thu[u], thi[i])
-            else:  # the student's own interaction side, so nothing to cache
+            else:  # exact, per step: only the batch's rows through the teacher encoders
+                if self.teacher_backbone is not None:
+                    self.teacher_backbone.eval()
+                    tu_emb, ti_emb = self.teacher_backbone(None)
+                else:  # the student's own interaction side
+                    tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
                 pu, pi = self._pooled(self.teacher_text)
                 tz = _halves(self.teacher_text(torch.cat([pu[u], pi[i]])), len(u))
-                th = _halves(self.teacher_proto(torch.cat([user_emb[u].detach(),
-                                                           item_emb[i].detach()])), len(u))
+                th = _halves(self.teacher_proto(torch.cat([tu_emb[u], ti_emb[i]])), len(u))
             return (soft_targets(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
                     soft_targets(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
 
