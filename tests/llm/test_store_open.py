@@ -1,69 +1,64 @@
-"""Several processes opening one fresh store at once (what `extract --workers N` does)."""
+"""Several processes opening one fresh SQLite file at once: the extraction store (what
+`extract --workers N` does) and the embedding cache (parallel experiment processes)."""
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from lmmrec.llm.store import Store
 from lmmrec.text.embed import embed_texts
 
+ROUNDS, PROCS = 80, 4  # without the retry, 80 rounds of 4 fail reliably here
 
-def _open(path: str, barrier, errors) -> None:  # type: ignore[no-untyped-def]
-    barrier.wait()
+
+def _guarded(fn: Callable[[str], None], path: str, barrier, errors) -> None:  # type: ignore[no-untyped-def]
+    barrier.wait()  # all processes open at the same moment
     try:
-        with Store(path, "model", "v1") as st:
-            st.counts()
+        fn(path)
     except Exception as e:  # noqa: BLE001 - the test reports whatever went wrong
         errors.put(repr(e))
 
 
-def test_concurrent_first_open_never_reports_locked(tmp_path: Path) -> None:
+def _race(fn: Callable[[str], None], paths: list[str]) -> list[str]:
     ctx = mp.get_context("fork")
     errors = ctx.Queue()
-    n = 4
-    for k in range(80):
-        barrier = ctx.Barrier(n)
-        path = str(tmp_path / f"s{k}.sqlite")
-        procs = [ctx.Process(target=_open, args=(path, barrier, errors)) for _ in range(n)]
+    for path in paths:
+        barrier = ctx.Barrier(PROCS)
+        procs = [ctx.Process(target=_guarded, args=(fn, path, barrier, errors))
+                 for _ in range(PROCS)]
         for p in procs:
             p.start()
         for p in procs:
             p.join(60)
         assert all(p.exitcode == 0 for p in procs)
-        with Store(path) as st:
-            assert st.meta() == {"model_id": "model", "prompt_version": "v1"}
     found = []
     while not errors.empty():
         found.append(errors.get())
-    assert found == []
+    return found
 
 
-def _embed(cache: str, barrier, errors) -> None:  # type: ignore[no-untyped-def]
-    os.environ["LMMREC_CACHE_DIR"] = cache
-    barrier.wait()
-    try:
-        embed_texts([])
-    except Exception as e:  # noqa: BLE001
-        errors.put(repr(e))
+def _open_store(path: str) -> None:
+    with Store(path, "model", "v1") as st:
+        st.counts()
+
+
+def _open_cache(path: str) -> None:
+    os.environ["LMMREC_CACHE_DIR"] = path
+    embed_texts([])
+
+
+def test_concurrent_first_open_never_reports_locked(tmp_path: Path) -> None:
+    paths = [str(tmp_path / f"s{k}.sqlite") for k in range(ROUNDS)]
+    assert _race(_open_store, paths) == []
+    for path in paths:
+        with Store(path) as st:
+            assert st.meta() == {"model_id": "model", "prompt_version": "v1"}
 
 
 def test_concurrent_first_open_of_the_embedding_cache(tmp_path: Path) -> None:
-    """Parallel experiment processes share one embedding cache file."""
-    ctx = mp.get_context("fork")
-    errors = ctx.Queue()
-    n = 4
-    for k in range(80):
-        barrier = ctx.Barrier(n)
-        cache = str(tmp_path / f"cache{k}")
-        procs = [ctx.Process(target=_embed, args=(cache, barrier, errors)) for _ in range(n)]
-        for p in procs:
-            p.start()
-        for p in procs:
-            p.join(60)
-        assert all(p.exitcode == 0 for p in procs)
-    found = []
-    while not errors.empty():
-        found.append(errors.get())
-    assert found == []
+    paths = [str(tmp_path / f"cache{k}") for k in range(ROUNDS)]
+    assert _race(_open_cache, paths) == []
+    assert all((Path(p) / "embeddings").is_dir() for p in paths)

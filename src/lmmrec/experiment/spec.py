@@ -590,37 +590,30 @@ def _check_dataset(exp: Experiment, name: str, d: DatasetSpec, errors: list[str]
 
 
 def _check_stored(cell: Cell, errors: list[str]) -> None:
-    """A cell folder that already holds a run must hold a run of this very config."""
-    stored = cell.dir / "config.json"
-    if not stored.exists():
-        return
-    try:
-        old = json.loads(stored.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return  # an unreadable leftover: the cell is rerun from scratch
-    new = _dump(cell.config)
-    old = _dump(old)
-    if old != new:
-        diff = sorted(_diff_keys(old, new))
-        errors.append(f"{cell.dir}: holds a run of a different config (differs at "
-                      f"{', '.join(diff[:6])}); delete that folder or change `out`")
-        return
-    # The same settings can still resolve differently: a default of the aligner or the
-    # backbone changed since that run (resolved.json spells every default out).
-    stored = cell.dir / "resolved.json"
-    if not stored.exists():
-        return
+    """A cell folder that already holds a run must hold a run of this very config, and (as
+    its resolved.json spells every default out) of the same defaults: a default of the
+    aligner or the backbone may have changed since that run."""
     from lmmrec.train.config import resolved
 
-    try:
-        old = json.loads(stored.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return
-    new = resolved(cell.config)
-    if old != new:
-        diff = sorted(_diff_keys(old, new))
-        errors.append(f"{cell.dir}: holds a run made with other defaults (differs at "
-                      f"{', '.join(diff[:6])}); delete that folder or change `out`")
+    for name, new, what in (("config.json", lambda: _dump(cell.config),
+                             "of a different config"),
+                            ("resolved.json", lambda: resolved(cell.config),
+                             "made with other defaults")):
+        stored = cell.dir / name
+        if not stored.exists():
+            continue
+        try:
+            old = json.loads(stored.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # an unreadable leftover: the cell is rerun from scratch
+        if name == "config.json":
+            old = _dump(old)
+        want = new()
+        if old != want:
+            diff = sorted(_diff_keys(old, want))
+            errors.append(f"{cell.dir}: holds a run {what} (differs at "
+                          f"{', '.join(diff[:6])}); delete that folder or change `out`")
+            return
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
