@@ -256,8 +256,7 @@ class LMMRecAligner(Aligner):
                 else:  # the student's own interaction side
                     tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
                 pu, pi = self._pooled(self.teacher_text)
-                tz = _halves(self.teacher_text(torch.cat([pu[u], pi[i]])), len(u))
-                th = _halves(self.teacher_proto(torch.cat([tu_emb[u], ti_emb[i]])), len(u))
+                tz, th = self._teacher_sides(pu[u], pi[i], tu_emb[u], ti_emb[i])
             return (soft_targets(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
                     soft_targets(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
 
@@ -270,10 +269,15 @@ class LMMRecAligner(Aligner):
         self.teacher_backbone.eval()
         tu_emb, ti_emb = self.teacher_backbone(None)
         pu, pi = self._pooled(self.teacher_text)
-        n_u = len(pu)
-        tz = _halves(self.teacher_text(torch.cat([pu, pi])), n_u)
-        th = _halves(self.teacher_proto(torch.cat([tu_emb, ti_emb])), n_u)
+        tz, th = self._teacher_sides(pu, pi, tu_emb, ti_emb)
         return (tz[0], th[0]), (tz[1], th[1])
+
+    def _teacher_sides(self, pu, pi, eu, ei):  # noqa: ANN001, ANN202
+        """Teacher text and interaction sides of the given user rows then item rows, each
+        encoder called once for both entity types."""
+        tz = _halves(self.teacher_text(torch.cat([pu, pi])), len(pu))
+        th = _halves(self.teacher_proto(torch.cat([eu, ei])), len(pu))
+        return tz, th
 
     def on_epoch_start(self, epoch: int) -> None:
         self._teacher_out = None  # re-embed with the EMA teacher at the next step
