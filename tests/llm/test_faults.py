@@ -20,7 +20,10 @@ from lmmrec.llm.store import Store
 from .fake_openai import FakeOpenAI, Reply, review_key
 
 MAX_RETRIES = 2  # 3 HTTP tries per call
-TIMEOUT_S = 0.5
+# Long enough that a healthy answer never times out on a loaded 2-core CI machine (at 0.5 s
+# one did, and was retried); only the scripted hangs may pass it.
+TIMEOUT_S = 2.0
+HEALTHY_TIMEOUT_S = 30.0
 RETRY_AFTER_S = 1
 
 TRUNCATED = '{"why": "liked the scent", "pos": ["pleasant sce'
@@ -80,8 +83,8 @@ def _scripted(inputs):
     return chosen, by_hash, responder
 
 
-def _backend(url: str, concurrency: int) -> OpenAIBackend:
-    return OpenAIBackend(OpenAIConfig(base_url=url, concurrency=concurrency, timeout_s=TIMEOUT_S,
+def _backend(url: str, concurrency: int, timeout_s: float = TIMEOUT_S) -> OpenAIBackend:
+    return OpenAIBackend(OpenAIConfig(base_url=url, concurrency=concurrency, timeout_s=timeout_s,
                                       max_retries=MAX_RETRIES, backoff_base_s=0.01,
                                       backoff_max_s=2.0))
 
@@ -140,7 +143,7 @@ def test_every_fault_ends_ok_or_failed(beauty_inputs, tmp_path: Path, concurrenc
 
     # a rerun skips what is done; --retry-failed against a healthy server fixes the rest
     with FakeOpenAI() as fake, Store(tmp_path / "s.sqlite") as st:
-        backend = _backend(fake.base_url, concurrency)
+        backend = _backend(fake.base_url, concurrency, HEALTHY_TIMEOUT_S)
         assert job.plan(chosen, st).todo == []
         p = job.plan(chosen, st, retry_failed=True)
         assert len(p.todo) == expected_failed
