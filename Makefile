@@ -56,8 +56,8 @@ lint: install-test
 # Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
 # `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
 DATASET ?= amazon-beauty-2023-mini
-# two single-thread llama.cpp processes beat one two-thread process on 2 cores
-EXTRACT_WORKERS ?= $(shell nproc)
+# one process decoding 8 reviews per batch (local.n_parallel) beats one process per core
+EXTRACT_WORKERS ?= 1
 WORK ?= work
 extract: install
 	test -f $(WORK)/prepared/$(DATASET)/manifest.json || \

@@ -3,10 +3,11 @@
 Runs the real pipeline (prompt review_v1, Qwen2.5-1.5B Q4_K_M via xllamacpp, JSON-schema
 constrained) on the first N training reviews into a fresh store and records reviews per
 minute, prompt and generated tokens per second and the prefix-cache hit rate. With
-`--workers W`, W shard processes (one thread each) share the N reviews and the store, as
-`lmmrec extract --workers W` does. Run it on an otherwise idle machine.
+`--parallel P`, each process decodes P sequences in one batch (`local.n_parallel`, the
+default of `lmmrec extract`); with `--workers W`, W shard processes share the N reviews and
+the store, as `lmmrec extract --workers W` does. Run it on an otherwise idle machine.
 
-    python benchmarks/bench_extract.py [--n 40] [--workers 1] [--threads 0]
+    python benchmarks/bench_extract.py [--n 64] [--parallel 8] [--workers 1] [--threads 0]
 """
 
 from __future__ import annotations
@@ -32,31 +33,33 @@ def first_inputs(data: Path, n: int) -> list:
     return job.review_inputs(PreparedDataset.load(data))[:n]
 
 
-def work(data: Path, store: Path, n: int, shard: str, threads: int) -> None:
+def work(data: Path, store: Path, n: int, shard: str, threads: int, parallel: int) -> None:
     """One process: its shard of the first n reviews, committed to the shared store."""
     from lmmrec.llm import job
     from lmmrec.llm.backends import LocalBackend, LocalConfig
     from lmmrec.llm.prompts import PROMPT_VERSION
     from lmmrec.llm.store import Store
 
-    backend = LocalBackend(LocalConfig(threads=threads))
+    backend = LocalBackend(LocalConfig(threads=threads, n_parallel=parallel))
     with Store(store, backend.model_id, PROMPT_VERSION) as st:
         job.run(backend, st, job.plan(first_inputs(data, n), st, job.parse_shard(shard)))
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--n", type=int, default=40)
+    ap.add_argument("--n", type=int, default=64)
+    ap.add_argument("--parallel", type=int, default=8, help="sequences decoded together")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--threads", type=int, default=0, help="per process; 0: cores / workers")
     ap.add_argument("--dataset", default="amazon-mi-2014")
     ap.add_argument("--worker", help=argparse.SUPPRESS)  # internal: "i/W"
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--store", help=argparse.SUPPRESS)
+    ap.add_argument("--out", help="result file (default: results/extract-wW[-pP].json)")
     args = ap.parse_args()
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.workers)
     if args.worker:
-        work(Path(args.data), Path(args.store), args.n, args.worker, threads)
+        work(Path(args.data), Path(args.store), args.n, args.worker, threads, args.parallel)
         return
 
     from lmmrec.data.pipeline import prepare_to
@@ -68,7 +71,8 @@ def main() -> None:
         t0 = time.perf_counter()
         procs = [subprocess.Popen([sys.executable, __file__, "--worker", f"{i}/{args.workers}",
                                    "--data", str(data), "--store", str(store),
-                                   "--n", str(args.n), "--threads", str(threads)])
+                                   "--n", str(args.n), "--threads", str(threads),
+                                   "--parallel", str(args.parallel)])
                  for i in range(args.workers)]
         if any(p.wait() for p in procs):
             sys.exit("a worker failed")
@@ -82,6 +86,7 @@ def main() -> None:
         "benchmark": f"local extraction, {args.dataset}, first {args.n} training reviews",
         "model": meta.get("model_id"), "prompt_version": meta.get("prompt_version"),
         "workers": args.workers, "threads_per_worker": threads,
+        "parallel_sequences_per_worker": args.parallel,
         "ok": c["done"], "failed": c["failed"], "seconds": round(seconds, 1),
         "reviews_per_minute": round(rpm, 2),
         "prompt_tokens_per_s": round(c["prompt_tokens"] / seconds, 2),
@@ -93,7 +98,8 @@ def main() -> None:
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "load_avg_1m_at_end": os.getloadavg()[0],
     }
-    out = HERE / "results" / f"extract-w{args.workers}.json"
+    name = f"extract-w{args.workers}" + (f"-p{args.parallel}" if args.parallel > 1 else "")
+    out = Path(args.out) if args.out else HERE / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(res, indent=2) + "\n")
     print(json.dumps(res, indent=2))

@@ -90,7 +90,12 @@ def test_sigkill_mid_run_then_resume(small_dir: Path, small_inputs, tmp_path: Pa
         before = _rows(store)
         assert 8 <= len(before) < len(hashes), "kill should land mid-run"
         assert all(s == "ok" for _, s, _, _ in before)
-        requests_before = fake.n_requests
+        # a request the killed process sent may still be landing in the server: wait for quiet
+        requests_before, quiet_since = fake.n_requests, time.monotonic()
+        while time.monotonic() - quiet_since < 0.5:
+            time.sleep(0.05)
+            if fake.n_requests != requests_before:
+                requests_before, quiet_since = fake.n_requests, time.monotonic()
 
         done = run_cli(*args)
         assert done.returncode == 0, done.stderr
