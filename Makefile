@@ -56,7 +56,7 @@ lint: install-test
 # Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
 # `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
 DATASET ?= amazon-beauty-2023-mini
-# one process decoding 8 reviews per batch (local.n_parallel) beats one process per core
+# one process decoding 16 reviews per batch (local.n_parallel) beats one process per core
 EXTRACT_WORKERS ?= 1
 WORK ?= work
 extract: install
