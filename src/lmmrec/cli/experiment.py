@@ -1,4 +1,4 @@
-"""CLI commands: `lmmrec experiment run | noise | table` (`--dry-run` validates and lists).
+"""CLI commands: `lmmrec experiment run | noise | table | pick` (`--dry-run` validates and lists).
 
 Heavy imports happen inside the commands so `lmmrec --help` stays fast.
 """
@@ -118,6 +118,22 @@ def table_cmd(
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     table(root, reference=reference, metrics=names, split=split)
     typer.echo(f"wrote {root / RESULTS_MD} and {root / RESULTS_JSON}")
+
+
+@experiment_app.command("pick")
+def pick_cmd(
+    root: Annotated[Path, typer.Argument(help="a finished search experiment's out folder")],
+    metric: Annotated[str, typer.Option("--metric", help="validation metric to maximise")]
+    = "recall@20",
+) -> None:
+    """Best variant of each method per dataset on VALIDATION only (test is never read);
+    prints the by_dataset overrides and writes DIR/picks.md and DIR/picks.json."""
+    from lmmrec.experiment.pick import pick, to_yaml_hint, write_picks
+
+    result = pick(root, metric)
+    md, js = write_picks(root, result)
+    typer.echo(to_yaml_hint(result), nl=False)
+    typer.echo(f"wrote {md} and {js}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,122 @@
+"""`lmmrec experiment pick DIR`: the best setting of each method, chosen on validation only.
+
+A search experiment (e.g. tune-align.yaml) runs several variants of one method (weights x0.2,
+x1, x4, ...). For each dataset and method this picks the variant with the highest mean
+*validation* metric (averaged over seeds, then over backbones) and prints the overrides to
+put under that method's `by_dataset` in the comparison file. Test metrics are never read,
+so the choice cannot leak the test split; the search and the pick are written to
+DIR/picks.md and DIR/picks.json as the record of how the settings were chosen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lmmrec.errors import ConfigError
+
+PICKS_MD, PICKS_JSON = "picks.md", "picks.json"
+
+
+def _overrides(spec: dict[str, Any], variant: str, dataset: str) -> list[str]:
+    v = spec["variants"][variant]
+    return list(v.get("set") or []) + list((v.get("by_dataset") or {}).get(dataset) or [])
+
+
+def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
+    """{dataset: {method: choice}} from the validation metrics of DIR's finished grid."""
+    from lmmrec.experiment.spec import _check_metric
+    from lmmrec.experiment.stats import collect_cells, summarise
+
+    root = Path(root)
+    try:
+        _check_metric(metric, "--metric: ")
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    cells, spec = collect_cells(root)
+    if not spec.get("variants"):
+        raise ConfigError(f"{root}: no experiment.json with the variants' methods; "
+                          "run the search with `lmmrec experiment run` first")
+    cells = [c for c in cells if c.get("source", "grid") == "grid"]
+    if not cells:
+        raise ConfigError(f"{root}: no grid runs found")
+    summary = summarise(cells, [metric], reference=None, split="val")
+    if summary["unfinished_cells"]:
+        raise ConfigError(f"{root}: {summary['unfinished_cells']} cell(s) have no metrics yet; "
+                          "finish the search before picking from it")
+
+    # dataset -> method -> variant -> [per-backbone mean]
+    scores: dict[str, dict[str, dict[str, list[float]]]] = {}
+    seeds: dict[tuple[str, str], list[int]] = {}
+    for g in summary["groups"]:
+        mean = g["metrics"][metric]["mean"]
+        if mean is None:
+            raise ConfigError(f"{root}: {g['dataset']}/{g['backbone']}/{g['variant']} has no "
+                              f"validation {metric}")
+        method = spec["variants"][g["variant"]]["method"]
+        scores.setdefault(g["dataset"], {}).setdefault(method, {}).setdefault(
+            g["variant"], []).append(float(mean))
+        seeds[(g["dataset"], g["variant"])] = g["seeds"]
+
+    picks: dict[str, Any] = {}
+    for ds in sorted(scores):
+        picks[ds] = {}
+        for method in sorted(scores[ds]):
+            by_var = scores[ds][method]
+            n_backbones = {len(v) for v in by_var.values()}
+            if len(n_backbones) != 1:
+                raise ConfigError(f"{root}: {ds}/{method}: variants ran on different backbones")
+            # ties (to 12 digits, past float noise) go to the first name, so picks are stable
+            ranked = sorted(((sum(v) / len(v), name) for name, v in by_var.items()),
+                            key=lambda t: (-round(t[0], 12), t[1]))
+            best_score, best = ranked[0]
+            picks[ds][method] = {
+                "variant": best, "set": _overrides(spec, best, ds),
+                "val_" + metric: best_score, "seeds": seeds[(ds, best)],
+                "candidates": [{"variant": n, "val_" + metric: s,
+                                "set": _overrides(spec, n, ds)} for s, n in ranked],
+            }
+    return {"metric": metric, "split": "val", "root": str(root), "picks": picks}
+
+
+def to_yaml_hint(result: dict[str, Any]) -> str:
+    """The `by_dataset` lines to paste under each method's variant in the comparison file."""
+    lines = [f"# picked on validation {result['metric']} from {result['root']} "
+             "(`lmmrec experiment pick`)"]
+    methods = sorted({m for p in result["picks"].values() for m in p})
+    for method in methods:
+        lines.append(f"{method}:  # variants.{method}.by_dataset")
+        for ds, p in result["picks"].items():
+            if method in p:
+                lines.append(f"  {ds}: {json.dumps(p[method]['set'])}")
+    return "\n".join(lines) + "\n"
+
+
+def to_markdown(result: dict[str, Any]) -> str:
+    m = result["metric"]
+    out = [f"# Picks on validation {m}", "",
+           f"From `{result['root']}`; mean over seeds, then over backbones. Test metrics were "
+           "not read.", ""]
+    for ds, methods in result["picks"].items():
+        out += [f"## {ds}", "", f"| method | variant | overrides | val {m} | picked |",
+                "|---|---|---|---|---|"]
+        for method, p in methods.items():
+            for c in p["candidates"]:
+                mark = "**yes**" if c["variant"] == p["variant"] else ""
+                sets = ", ".join(f"`{s}`" for s in c["set"]) or "(defaults)"
+                out.append(f"| {method} | {c['variant']} | {sets} | {c['val_' + m]:.4f} | "
+                           f"{mark} |")
+        out.append("")
+    out += ["```yaml", to_yaml_hint(result).rstrip("\n"), "```", ""]
+    return "\n".join(out)
+
+
+def write_picks(root: str | Path, result: dict[str, Any]) -> tuple[Path, Path]:
+    from lmmrec.train.checkpoint import write_text
+
+    root = Path(root)
+    md, js = root / PICKS_MD, root / PICKS_JSON
+    write_text(md, to_markdown(result))
+    write_text(js, json.dumps(result, indent=2) + "\n")
+    return md, js
