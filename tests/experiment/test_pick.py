@@ -51,6 +51,18 @@ def _val_means(root: Path, metric: str) -> dict[str, float]:
     return {v: sum(x) / len(x) for v, x in out.items()}
 
 
+def _copy(root: Path, dest: Path) -> Path:
+    """A copy of a finished experiment folder that points at its own runs."""
+    import shutil
+
+    shutil.copytree(root, dest)
+    state = json.loads((dest / "experiment.json").read_text())
+    for c in state["cells"]:
+        c["dir"] = c["dir"].replace(str(root), str(dest))
+    (dest / "experiment.json").write_text(json.dumps(state))
+    return dest
+
+
 def test_pick_takes_the_best_validation_mean_per_method(search: Path) -> None:
     res = pick(search, "recall@20")
     means = _val_means(search, "recall@20")
@@ -69,14 +81,7 @@ def test_pick_takes_the_best_validation_mean_per_method(search: Path) -> None:
 def test_pick_never_reads_test_metrics(search: Path, tmp_path: Path) -> None:
     """Scrambling every run's test metrics (and metrics it has no business with) changes
     nothing; changing validation metrics changes the pick."""
-    import shutil
-
-    copy = tmp_path / "copy"
-    shutil.copytree(search, copy)
-    state = json.loads((copy / "experiment.json").read_text())
-    for c in state["cells"]:
-        c["dir"] = c["dir"].replace(str(search), str(copy))
-    (copy / "experiment.json").write_text(json.dumps(state))
+    copy = _copy(search, tmp_path / "copy")
     before = pick(copy)
     for m in copy.glob("beauty/*/*/seed*/metrics.json"):
         d = json.loads(m.read_text())
@@ -94,14 +99,7 @@ def test_pick_never_reads_test_metrics(search: Path, tmp_path: Path) -> None:
 
 
 def test_pick_refuses_an_unfinished_search(search: Path, tmp_path: Path) -> None:
-    import shutil
-
-    copy = tmp_path / "copy"
-    shutil.copytree(search, copy)
-    state = json.loads((copy / "experiment.json").read_text())
-    for c in state["cells"]:
-        c["dir"] = c["dir"].replace(str(search), str(copy))
-    (copy / "experiment.json").write_text(json.dumps(state))
+    copy = _copy(search, tmp_path / "copy")
     next(copy.glob("beauty/lightgcn/con/seed2/metrics.json")).unlink()
     with pytest.raises(ConfigError, match="1 cell"):
         pick(copy)
