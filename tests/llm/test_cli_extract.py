@@ -198,6 +198,17 @@ def test_dry_run_and_stats(small_dir: Path, small_inputs, tmp_path: Path, cli) -
     for key in ("done", "failed", "pending", "prompt_tokens", "output_tokens"):
         assert key in stats, key
     assert (stats["done"], stats["failed"], stats["pending"]) == (10, 0, n - 10)
+    # training reviews of this split: extraction goes training first, so the 10 are training
+    from lmmrec.data.dataset import PreparedDataset
+
+    ds = PreparedDataset.load(small_dir)
+    tr = ds.interactions[ds.interactions["split"] == "train"]
+    train_keys = set(zip(ds.users["raw_id"].astype(str).to_numpy()[tr["user"].to_numpy()],
+                         ds.items["raw_id"].astype(str).to_numpy()[tr["item"].to_numpy()],
+                         strict=True))
+    n_train = len({i.input_hash() for i in small_inputs if (i.user_id, i.item_id) in train_keys})
+    assert 10 < n_train < n
+    assert stats["train"] == {"total": n_train, "done": 10, "failed": 0, "pending": n_train - 10}
     with Store(store) as st:
         c = st.counts()
     assert (stats["prompt_tokens"], stats["output_tokens"]) == (c["prompt_tokens"],

@@ -151,8 +151,9 @@ def stats_cmd(
             from lmmrec.data.dataset import PreparedDataset
             from lmmrec.llm import job
 
-            p = job.plan(job.review_inputs(PreparedDataset.load(data)), st)
-            out["pending"] = len(p.todo)
+            ds = PreparedDataset.load(data)
+            out["pending"] = len(job.plan(job.review_inputs(ds), st).todo)
+            out["train"] = job.training_coverage(ds, st)  # this split's training reviews
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:

@@ -66,6 +66,20 @@ def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
     return out
 
 
+def training_coverage(ds: PreparedDataset, store: Store) -> dict[str, int]:
+    """How far the store is on this split's training reviews (distinct requests): training
+    on the split has its full text side once `pending` is 0."""
+    reviews = extraction_reviews(ds)
+    train = reviews[reviews["split"] == "train"]
+    keys = set(zip(train["user_id"], train["item_id"], strict=True))
+    hashes = {i.input_hash() for i in review_inputs(ds) if (i.user_id, i.item_id) in keys}
+    statuses = store.statuses()
+    done = sum(statuses.get(h) == "ok" for h in hashes)
+    failed = sum(statuses.get(h) == "failed" for h in hashes)
+    return {"total": len(hashes), "done": done, "failed": failed,
+            "pending": len(hashes) - done - failed}
+
+
 @dataclass
 class Plan:
     todo: list[ReviewInput]
