@@ -54,6 +54,9 @@ class LocalConfig(Strict):
     # on 2 CPU cores 16 at once give ~1.3x the reviews/min of one at a time (32: no better).
     n_parallel: int = 16
     threads: int = 0  # 0: all cores
+    # llama.cpp's RAM cache of finished prompts (its default is 8 GiB). Every review is unique;
+    # the shared instruction prefix stays in each slot's own KV cache, so a small one will do.
+    cache_ram_mib: int = 512
     seed: int = 7
     verbosity: int = 0  # 0: errors only; 3: llama.cpp's full log
 
@@ -108,6 +111,7 @@ class LocalBackend:
         p.n_ctx = cfg.n_ctx * max(1, cfg.n_parallel)
         p.n_parallel = cfg.n_parallel
         p.cache_prompt = True
+        p.cache_ram_mib = cfg.cache_ram_mib
         threads = cfg.threads or os.cpu_count() or 2
         p.cpuparams.n_threads = threads
         p.cpuparams_batch.n_threads = threads
