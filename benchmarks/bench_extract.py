@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -104,6 +105,9 @@ def main() -> None:
         "avg_output_tokens": round(c["output_tokens"] / max(1, calls), 1),
         "goal_reviews_per_minute": GOAL_RPM, "meets_goal": rpm >= GOAL_RPM,
         "steady_meets_goal": steady is not None and steady >= GOAL_RPM,
+        # peak RSS of the largest worker process (model + KV cache + prompt cache)
+        "peak_rss_mib_worker": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+                                     / 1024, 1),
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "load_avg_1m_at_end": os.getloadavg()[0],
     }
