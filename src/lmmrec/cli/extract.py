@@ -152,8 +152,9 @@ def stats_cmd(
             from lmmrec.llm import job
 
             ds = PreparedDataset.load(data)
-            out["pending"] = len(job.plan(job.review_inputs(ds), st).todo)
-            out["train"] = job.training_coverage(ds, st)  # this split's training reviews
+            inputs = job.review_inputs(ds)
+            out["pending"] = len(job.plan(inputs, st).todo)
+            out["train"] = job.training_coverage(ds, inputs, st)  # this split's training reviews
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:

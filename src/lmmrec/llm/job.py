@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.data.leakage import extraction_reviews
+from lmmrec.data.leakage import extraction_reviews, training_pairs
 from lmmrec.errors import ConfigError
 from lmmrec.llm.backends import Backend, BackendError
 from lmmrec.llm.prompts import (
@@ -66,13 +66,13 @@ def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
     return out
 
 
-def training_coverage(ds: PreparedDataset, store: Store) -> dict[str, int]:
-    """How far the store is on this split's training reviews (distinct requests): training
-    on the split has its full text side once `pending` is 0."""
-    reviews = extraction_reviews(ds)
-    train = reviews[reviews["split"] == "train"]
-    keys = set(zip(train["user_id"], train["item_id"], strict=True))
-    hashes = {i.input_hash() for i in review_inputs(ds) if (i.user_id, i.item_id) in keys}
+def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
+                      store: Store) -> dict[str, int]:
+    """How far the store is on this split's training reviews (distinct requests among
+    ``inputs``, i.e. ``review_inputs(ds)``): the split has its full text side once `pending`
+    is 0."""
+    keys = training_pairs(ds)
+    hashes = {i.input_hash() for i in inputs if (i.user_id, i.item_id) in keys}
     statuses = store.statuses()
     done = sum(statuses.get(h) == "ok" for h in hashes)
     failed = sum(statuses.get(h) == "failed" for h in hashes)
