@@ -168,7 +168,7 @@ def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli
     d["common"] = [*FAST, "train.max_epochs=1"]
     f = tmp_path / "noise.yaml"
     f.write_text(yaml.safe_dump(d))
-    code, out, err = cli("experiment", "noise", f)
+    code, out, err = cli("experiment", "noise", f, "--jobs", "2")  # 2 cells at once
     assert code == 0, err
     root = tmp_path / "out" / "noise"
     assert (root / "noise-recall20.png").stat().st_size > 1000
@@ -247,3 +247,51 @@ def test_cell_whose_run_used_other_defaults_is_refused(beauty, beauty_motivation
     with pytest.raises(ConfigError, match=r"seed1: holds a run made with other defaults "
                                           r"\(differs at align\.every\)"):
         run_experiment(experiment_from_dict(d, tmp_path))
+
+
+def _scores(out: Path) -> dict[str, dict]:
+    return {str(m.parent.relative_to(out)): {k: v for k, v in json.loads(m.read_text()).items()
+                                             if k in ("val", "test", "best_epoch", "epochs")}
+            for m in sorted(out.rglob("metrics.json"))}
+
+
+def test_parallel_jobs_give_the_serial_results_and_resume(beauty, tmp_path):
+    serial = experiment_from_dict(spec(tmp_path / "serial", beauty, seeds=[1, 2, 3]), tmp_path)
+    assert run_experiment(serial)["ran"] == 3
+    par = experiment_from_dict(spec(tmp_path / "par", beauty, seeds=[1, 2, 3]), tmp_path)
+    cells = plan(par).cells
+    trainer.fit(cells[0].config, cells[0].dir)  # finished before: skipped
+    trainer.fit(cells[1].config, cells[1].dir, stop_after_epochs=1)  # killed: resumes
+    mtime = (cells[0].dir / "metrics.json").stat().st_mtime_ns
+
+    res = run_experiment(par, jobs=2)
+    assert (res["done"], res["partial"], res["new"], res["ran"]) == (1, 1, 1, 2)
+    assert (cells[0].dir / "metrics.json").stat().st_mtime_ns == mtime
+    # one thread per cell either way (FAST sets train.threads=1): the very same numbers
+    assert _scores(tmp_path / "par") == _scores(tmp_path / "serial")
+    assert len(_scores(tmp_path / "par")) == 3
+    state = json.loads((tmp_path / "par" / "experiment.json").read_text())
+    assert [c["status"] for c in state["cells"]] == ["done"] * 3
+    assert run_experiment(par, jobs=2)["ran"] == 0
+
+
+def test_parallel_jobs_record_a_failed_cell_and_go_on_or_raise(beauty, tmp_path):
+    d = spec(tmp_path / "out", beauty, seeds=[1])
+    d["variants"]["broken"] = {"method": "base", "set": ["train.device=cuda:12345"]}
+    d["variants"]["late"] = {"method": "base", "set": ["train.batch_size=2048"]}
+    res = run_experiment(experiment_from_dict(d, tmp_path), jobs=2, keep_going=True)
+    assert res["ran"] == 2 and res["failed"] == ["beauty/mf/broken/seed1"]
+    state = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    by = {Path(c["dir"]).parts[-2]: c for c in state["cells"]}
+    assert by["broken"]["status"] == "failed" and "cuda:12345" in by["broken"]["error"]
+    assert by["base"]["status"] == by["late"]["status"] == "done"
+
+    d["out"] = str(tmp_path / "out2")  # without --keep-going: raised once the others stop
+    with pytest.raises(ConfigError, match="cuda:12345"):
+        run_experiment(experiment_from_dict(d, tmp_path), jobs=2)
+    state = json.loads((tmp_path / "out2" / "experiment.json").read_text())
+    by = {Path(c["dir"]).parts[-2]: c for c in state["cells"]}
+    assert by["broken"]["status"] == "failed"
+    assert {by["base"]["status"], by["late"]["status"]} <= {"done", "new"}
+    with pytest.raises(ConfigError, match="--jobs 0"):
+        run_experiment(experiment_from_dict(d, tmp_path), jobs=0)

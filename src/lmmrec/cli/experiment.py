@@ -38,6 +38,9 @@ KeepGoing = Annotated[bool, typer.Option("--keep-going", help="continue after a 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="validate and list the cells only")]
 Only = Annotated[str | None, typer.Option(
     "--only", help="comma-separated datasets to run alone (others are not checked)")]
+Jobs = Annotated[int, typer.Option(
+    "--jobs", "-j", min=1, help="cells trained at once, each in its own process with "
+    "cores/jobs threads (small models use many cores poorly)")]
 
 
 def _only(value: str | None) -> list[str] | None:
@@ -50,6 +53,7 @@ def run_cmd(
     keep_going: KeepGoing = False,
     dry_run: DryRun = False,
     only: Only = None,
+    jobs: Jobs = 1,
 ) -> None:
     """Run the grid (then the noise study, if the file has a noise: section), resumably:
     finished cells are skipped, interrupted ones resume from their checkpoint."""
@@ -61,7 +65,7 @@ def run_cmd(
     exp = _load(file)
     console = Console()
     res = run_experiment(exp, keep_going=keep_going, dry_run=dry_run, console=console,
-                         only=_only(only))
+                         only=_only(only), jobs=jobs)
     if dry_run:
         return
     table(exp.out, console=console)
@@ -78,6 +82,7 @@ def noise_cmd(
     file: FileArg,
     keep_going: KeepGoing = False,
     dry_run: DryRun = False,
+    jobs: Jobs = 1,
 ) -> None:
     """Run the file's noise: section (base / rlmrec-con / lmmrec at each noise level) and
     write OUT/noise/results.md|json and the plot (metric vs noise level)."""
@@ -91,7 +96,7 @@ def noise_cmd(
         raise ConfigError(f"{file}: no noise: section")
     console = Console()
     res = run_experiment(exp, grid=False, keep_going=keep_going, dry_run=dry_run,
-                         console=console)
+                         console=console, jobs=jobs)
     if dry_run:
         return
     noise_report(res["plan"], console=console)

@@ -1,4 +1,4 @@
-"""Run an experiment's cells in order, resumably.
+"""Run an experiment's cells, in order or several at once (``jobs``), resumably.
 
 A cell whose folder holds a finished ``metrics.json`` is skipped; one that holds a
 ``checkpoint.pt`` (an interrupted run) resumes from it with ``fit(resume=True)``; any other
@@ -107,11 +107,16 @@ def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
 
 def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
                    keep_going: bool = False, dry_run: bool = False,
-                   console: Any = None, only: list[str] | None = None) -> dict[str, Any]:
-    """Validate every cell, then run the selected ones in order; returns a summary.
-    ``only``: run these datasets alone; the state file keeps the other datasets' cells."""
+                   console: Any = None, only: list[str] | None = None,
+                   jobs: int = 1) -> dict[str, Any]:
+    """Validate every cell, then run the selected ones; returns a summary.
+    ``only``: run these datasets alone; the state file keeps the other datasets' cells.
+    ``jobs``: cells trained at once, each in its own process (see `_run_parallel`)."""
+    from lmmrec.errors import ConfigError
     from lmmrec.train import trainer
 
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: expected at least 1")
     if console is None:
         from rich.console import Console
 
@@ -147,11 +152,34 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
 
     failed: list[str] = []
     ran = 0
-    for k, c in enumerate(selected, 1):
-        head = f"[{k}/{len(selected)}] {c.label}"
+
+    def finished(head: str, c: Cell, result: dict[str, Any], secs: float) -> None:
+        nonlocal ran
+        ran += 1
+        statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
+        _write_state(p, statuses, only)
+        # the selection metric on validation: a search driven by this log never sees test
+        sel = c.config.eval.select
+        val = (result or {}).get("val", {})
+        say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
+            f"val {sel} {val.get(sel, float('nan')):.4f})")
+
+    def broke(head: str, c: Cell, e: Exception) -> None:
+        statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+        _write_state(p, statuses, only)
+        failed.append(c.label)
+        say(f"{head}: FAILED: {type(e).__name__}: {e}")
+
+    heads = {c.dir: f"[{k}/{len(selected)}] {c.label}" for k, c in enumerate(selected, 1)}
+    for c in selected:
         if status[c.dir] == "done":
-            say(f"{head}: done, skipped")
-            continue
+            say(f"{heads[c.dir]}: done, skipped")
+    if jobs > 1 and len(todo) > 1:
+        _run_parallel(todo, status, statuses, jobs, keep_going, heads, say, finished, broke,
+                      lambda: _write_state(p, statuses, only))
+        todo = []
+    for c in todo:
+        head = heads[c.dir]
         resume = status[c.dir] == "partial"
         say(f"{head}: {'resuming' if resume else 'starting'} in {c.dir}")
         t0 = time.perf_counter()
@@ -163,23 +191,79 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
             _write_state(p, statuses, only)
             raise
         except Exception as e:
-            statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-            _write_state(p, statuses, only)
             if not keep_going:
+                statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+                _write_state(p, statuses, only)
                 raise
-            failed.append(c.label)
-            say(f"{head}: FAILED: {type(e).__name__}: {e}")
+            broke(head, c, e)
             continue
-        ran += 1
-        secs = time.perf_counter() - t0
-        statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
-        _write_state(p, statuses, only)
-        # the selection metric on validation: a search driven by this log never sees test
-        sel = c.config.eval.select
-        val = (result or {}).get("val", {})
-        say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
-            f"val {sel} {val.get(sel, float('nan')):.4f})")
+        finished(head, c, result, time.perf_counter() - t0)
     return {"cells": len(selected), **counts, "ran": ran, "failed": failed, "plan": p}
+
+
+def _fit_cell(config: Any, out_dir: Path, resume: bool, threads: int) -> dict[str, Any]:
+    """One cell in a pool process (top level, so that spawn can pickle it)."""
+    import torch
+
+    from lmmrec.train import trainer
+
+    torch.set_num_threads(threads)  # the cell's own train.threads, if set, wins inside fit
+    return trainer.fit(config, out_dir, resume=resume)
+
+
+def _run_parallel(todo: list[Cell], status: dict[Path, str],
+                  statuses: dict[Path, dict[str, Any]], jobs: int, keep_going: bool,
+                  heads: dict[Path, str], say: Any, finished: Any, broke: Any,
+                  save: Any) -> None:
+    """Train `jobs` cells at once, each in a fresh (spawned) process with cores/jobs threads.
+
+    Small models use many cores poorly, so several cells at once finish a grid sooner. Each
+    cell writes only its own folder; this process alone writes the state file. A failure
+    without --keep-going lets the running cells finish, starts no more and is raised; on
+    Ctrl-C the running cells are marked interrupted and resume from their checkpoints.
+    """
+    import multiprocessing as mp
+    import os
+    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    say(f"{len(todo)} cell(s) on {jobs} processes, {threads} thread(s) each")
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
+    running: dict[Future[dict[str, Any]], tuple[Cell, float]] = {}
+    queue = list(todo)
+    error: BaseException | None = None
+    try:
+        while queue or running:
+            while queue and len(running) < jobs and error is None:
+                c = queue.pop(0)
+                resume = status[c.dir] == "partial"
+                say(f"{heads[c.dir]}: {'resuming' if resume else 'starting'} in {c.dir}")
+                statuses[c.dir] = {"status": "running"}
+                running[pool.submit(_fit_cell, c.config, c.dir, resume, threads)] = (
+                    c, time.perf_counter())
+            save()
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for f in done:
+                c, t0 = running.pop(f)
+                try:
+                    result = f.result()
+                except Exception as e:
+                    broke(heads[c.dir], c, e)
+                    if not keep_going and error is None:
+                        error = e
+                    continue
+                finished(heads[c.dir], c, result, time.perf_counter() - t0)
+    except KeyboardInterrupt:
+        for c, _ in running.values():
+            statuses[c.dir] = {"status": "interrupted"}
+        save()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    if error is not None:
+        raise error
 
 
 def noise_report(p: Plan, metric: str | None = None, split: str = "test",
