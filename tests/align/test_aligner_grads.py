@@ -65,16 +65,37 @@ def test_gradients_reach_students_not_teacher() -> None:
 
 
 def test_teacher_moves_by_momentum_each_step() -> None:
-    model = make_model(momentum=0.9)
+    # every training step, aligned or not: momentum is per step whatever align.every is
+    model = make_model(momentum=0.9, every=4)
     a = model.aligner
     with torch.no_grad():
         a.text.mlp[0].weight.add_(1.0)  # student drifts from teacher
-    before = a.teacher_text.mlp[0].weight.clone()
     student = a.text.mlp[0].weight.detach().clone()
     batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
-    ue, ie = model(None)
-    model.extra_losses(batch, ue, ie)
-    assert torch.allclose(a.teacher_text.mlp[0].weight, 0.9 * before + 0.1 * student, atol=1e-6)
+    for aligned in (True, False, False):
+        before = a.teacher_text.mlp[0].weight.clone()
+        ue, ie = model(None)
+        assert bool(model.extra_losses(batch, ue, ie)) == aligned
+        assert torch.allclose(a.teacher_text.mlp[0].weight, 0.9 * before + 0.1 * student,
+                              atol=1e-6)
+
+
+def test_align_step_counts_the_whole_run_and_is_saved() -> None:
+    model = make_model(every=3)
+    batch = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 2]), torch.tensor([3, 4, 3]))
+    for _ in range(4):
+        ue, ie = model(None)
+        model.extra_losses(batch, ue, ie)
+    state = model.state_dict()
+    assert int(state["align_step"]) == 4
+    resumed = make_model(every=3)
+    resumed.load_state_dict(state)
+    assert int(resumed.align_step) == 4
+    ue, ie = resumed(None)
+    assert not resumed.extra_losses(batch, ue, ie)  # step 4: not a multiple of 3
+    old = {k: v for k, v in state.items() if k != "align_step"}  # saved before the counter
+    resumed.load_state_dict(old)
+    assert int(resumed.align_step) == 0
 
 
 def test_switches_remove_terms() -> None:
@@ -125,7 +146,7 @@ def test_align_every_k_steps_weighted_by_k() -> None:
     amortised.on_epoch_start(0)
     seen = []
     for step in range(7):
-        if step == 5:  # a new epoch restarts the count: its first step aligns
+        if step == 5:  # the count runs over epochs: a new epoch does not restart it
             amortised.on_epoch_start(1)
         torch.manual_seed(step)
         ue, ie = ref(None)
@@ -140,7 +161,7 @@ def test_align_every_k_steps_weighted_by_k() -> None:
                 assert torch.allclose(got[k], 3 * want[k], atol=1e-6), k
         ref.on_epoch_start(0)  # keep the reference aligning (and its teacher in step)
         ref.aligner._teacher_out = amortised.aligner._teacher_out
-    assert seen == [True, False, False, True, False, True, False]
+    assert seen == [True, False, False, True, False, False, True]
 
 
 def test_epoch_teacher_outputs_are_the_teacher_on_every_entity() -> None:
@@ -196,3 +217,53 @@ def test_epoch_and_step_teacher_agree_on_an_epochs_first_step() -> None:
     assert set(got["epoch"]) == set(got["step"])
     for k in got["step"]:
         assert torch.allclose(got["epoch"][k], got["step"][k], atol=1e-6), k
+
+
+def test_reviews_without_phrases_make_no_coordination_pairs() -> None:
+    p = tiny_profiles()
+    rw = p.review_user_w.tolil()
+    rw[0, :] = 0  # user 0's first review: no phrase (e.g. only disappointments)
+    rw = rw.tocsr()
+    rw.eliminate_zeros()
+    p = Profiles(p.phrases, p.embeddings, p.user_pos, p.user_neg, p.item, p.review_user,
+                 p.review_item, rw, p.review_item_w)
+    inputs = build_inputs(p)
+    indptr, reviews = inputs.user_reviews
+    assert list(reviews[indptr[0]:indptr[1]]) == [1]  # review 0 left out
+    assert list(reviews[indptr[1]:indptr[2]]) == [2, 3]
+    from lmmrec.align.inputs import sample_review_pairs
+
+    ents, a, b = sample_review_pairs(inputs.user_reviews, np.arange(6))
+    assert 0 not in ents and (inputs.review_user_vec[a].abs().sum(1) > 0).all()
+
+
+def test_rlmrec_con_matches_rlmrecs_loss_by_hand() -> None:
+    """kd = [Σ_u −log e^{s(u,u')}/Σ_{all users v} e^{s(u,v')} + the same for the positive
+    and the negative items, each against the batch's own item profiles] / B, s = cos / τ."""
+    from lmmrec.align.aligners import RLMRecConAligner, RLMRecConConfig
+
+    torch.manual_seed(0)
+    p = tiny_profiles()
+    summ_u, summ_i = torch.randn(6, 16), torch.randn(5, 16)
+    inputs = build_inputs(p, summ_u.numpy(), summ_i.numpy())
+    a = RLMRecConAligner(inputs, 8, RLMRecConConfig(weight=1.0, temp=0.5))
+    assert isinstance(a.mlp[1], torch.nn.LeakyReLU) and a.mlp[1].negative_slope == 0.01
+    ue, ie = torch.randn(6, 8), torch.randn(5, 8)
+    users, pos, neg = torch.tensor([0, 1, 1, 4]), torch.tensor([0, 2, 3, 3]), torch.tensor([4, 1, 0, 0])
+    got = a.losses((users, pos, neg), ue, ie, None)["rlmrec_con"]
+    with torch.no_grad():
+        pu, pi = a.mlp(summ_u), a.mlp(summ_i)
+
+    def cos(x, y):  # noqa: ANN001, ANN202
+        return float(torch.nn.functional.cosine_similarity(x, y, dim=0)) / 0.5
+
+    def term(emb, prf, rows, pool):  # noqa: ANN001, ANN202
+        total = 0.0
+        for r in rows.tolist():
+            denom = sum(np.exp(cos(emb[r], prf[c])) for c in pool)
+            total += -np.log(np.exp(cos(emb[r], prf[r])) / denom)
+        return total
+
+    want = (term(ue, pu, users, range(6)) + term(ie, pi, pos, pos.tolist())
+            + term(ie, pi, neg, neg.tolist())) / 4
+    assert abs(float(got) - want) < 1e-4

@@ -4,7 +4,7 @@ internals, so every backbone gets them unchanged.
 
 - LMMRec: dual encoder + MCS (cross-modal InfoNCE and review-level coordination) + ITCM
   (EMA teacher, soft correspondence targets, two-way KL) + motivation prototypes.
-- RLMRec-Con: MLP(profile) ↔ CF embedding InfoNCE against all profiles (Ren et al. 2024).
+- RLMRec-Con: MLP(profile) ↔ CF embedding InfoNCE (Ren et al. 2024, as their code).
 - RLMRec-Gen: reconstruct the profile embedding from masked entities' CF embeddings.
 """
 
@@ -36,8 +36,8 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 class AlignConfig(Strict):
-    # Align on every k-th step of an epoch, its losses weighted by k so an epoch's alignment
-    # gradient keeps its scale (lazy regularisation, as StyleGAN2 does with R1). The
+    # Align on every k-th training step (counted over the whole run), its losses weighted by
+    # k so the alignment gradient keeps its scale (lazy regularisation, as StyleGAN2 does with R1). The
     # aligner's step cost is nearly fixed while a backbone's step is cheap on small graphs;
     # this is what bounds the overhead. The baselines keep 1, their published setting.
     every: int = Field(1, ge=1)
@@ -134,6 +134,10 @@ class Aligner(nn.Module):
         return user_emb, item_emb
 
     def on_epoch_start(self, epoch: int) -> None:
+        return None
+
+    def on_step(self, backbone: nn.Module) -> None:
+        """Called on every training step, before the losses (aligned step or not)."""
         return None
 
     def _apply(self, fn, recurse=True):  # noqa: ANN001
@@ -236,14 +240,21 @@ class LMMRecAligner(Aligner):
             at += len(x)
         return loss
 
+    @torch.no_grad()
+    def on_step(self, backbone: nn.Module) -> None:
+        """The EMA teacher follows the student on every optimiser step, not only on the
+        aligned ones (`every`): `momentum` is per training step, whatever `every` is."""
+        if not self.cfg.itcm:
+            return
+        ema_update(self.teacher_text, self.text, self.cfg.momentum)
+        ema_update(self.teacher_proto, self.proto, self.cfg.momentum)
+        if self.teacher_backbone is not None:
+            ema_update(self.teacher_backbone, backbone, self.cfg.momentum)
+
     def _teacher_targets(self, u, i, user_emb, item_emb, backbone):  # noqa: ANN001
         """The EMA teacher's soft correspondence targets for the sampled users and items."""
         cfg = self.cfg
-        ema_update(self.teacher_text, self.text, cfg.momentum)
-        ema_update(self.teacher_proto, self.proto, cfg.momentum)
         with torch.no_grad():
-            if self.teacher_backbone is not None:
-                ema_update(self.teacher_backbone, backbone, cfg.momentum)
             if self.teacher_backbone is not None and cfg.teacher_refresh == "epoch":
                 if self._teacher_out is None:
                     self._teacher_out = self._teacher_outputs()
@@ -329,7 +340,8 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
 
 
 class RLMRecConAligner(Aligner):
-    """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile); all profiles) / B."""
+    """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile)) / B, the users' against
+    all user profiles, the items' against the batch's item profiles (HKUDS/RLMRec)."""
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
         super().__init__(inputs, dim, cfg.every)
@@ -337,7 +349,7 @@ class RLMRecConAligner(Aligner):
         u, i = _entity_vectors(inputs, cfg.text_input)
         self.register_buffer("prf_user", u, persistent=False)
         self.register_buffer("prf_item", i, persistent=False)
-        self.mlp = mlp(inputs.text_dim, dim)
+        self.mlp = mlp(inputs.text_dim, dim, slope=0.01, xavier=True)  # RLMRec's MLP
 
     def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         return self.mlp(self.prf_user), self.mlp(self.prf_item)
@@ -346,9 +358,10 @@ class RLMRecConAligner(Aligner):
         users, pos, neg = batch
         pu, pi = self.text_embeddings()
         t = self.cfg.temp
+        # as RLMRec's code: users against all profiles, items against the batch's own
         kd = (_infonce_all(user_emb[users], pu[users], pu, t)
-              + _infonce_all(item_emb[pos], pi[pos], pi, t)
-              + _infonce_all(item_emb[neg], pi[neg], pi, t)) / len(users)
+              + _infonce_all(item_emb[pos], pi[pos], pi[pos], t)
+              + _infonce_all(item_emb[neg], pi[neg], pi[neg], t)) / len(users)
         return {"rlmrec_con": self.cfg.weight * kd}
 
 

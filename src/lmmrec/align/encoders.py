@@ -13,9 +13,17 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def mlp(dim_in: int, dim_out: int, hidden: int | None = None) -> nn.Sequential:
+def mlp(dim_in: int, dim_out: int, hidden: int | None = None, slope: float = 0.2,
+        xavier: bool = False) -> nn.Sequential:
+    """Linear, LeakyReLU, Linear; hidden width (in + out) / 2 by default."""
     hidden = hidden or (dim_in + dim_out) // 2
-    return nn.Sequential(nn.Linear(dim_in, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, dim_out))
+    net = nn.Sequential(nn.Linear(dim_in, hidden), nn.LeakyReLU(slope),
+                        nn.Linear(hidden, dim_out))
+    if xavier:  # RLMRec's init of its profile MLP (weights only; biases keep torch's)
+        for m in net:
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+    return net
 
 
 class SparseRows:

@@ -43,9 +43,16 @@ class TextInputs:
                           mv(self.summary_item))
 
 
-def _owner_csr(owner: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    m = sp.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(n, len(owner)))
+def _owner_csr(owner: np.ndarray, n: int, keep: np.ndarray | None = None
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """Each entity's review ids (only those in `keep`, a mask over reviews)."""
+    ids = np.arange(len(owner)) if keep is None else np.flatnonzero(keep)
+    m = sp.csr_matrix((np.ones(len(ids)), (owner[ids], ids)), shape=(n, len(owner)))
     return m.indptr.astype(np.int64), m.indices.astype(np.int64)
+
+
+def _has_phrases(w: sp.spmatrix) -> np.ndarray:
+    return np.diff(sp.csr_matrix(w).indptr) > 0
 
 
 def build_inputs(p: Profiles, summary_user: np.ndarray | None = None,
@@ -58,8 +65,11 @@ def build_inputs(p: Profiles, summary_user: np.ndarray | None = None,
     t = (lambda a: None if a is None else torch.from_numpy(a.astype(np.float32)))  # noqa: E731
     return TextInputs(phrases, user_rows, item_rows, torch.from_numpy(rev_u),
                       torch.from_numpy(rev_i),
-                      _owner_csr(p.review_user, p.user_pos.shape[0]),
-                      _owner_csr(p.review_item, p.item.shape[0]),
+                      # a review without phrases has a zero vector: no coordination pair
+                      _owner_csr(p.review_user, p.user_pos.shape[0],
+                                 _has_phrases(p.review_user_w)),
+                      _owner_csr(p.review_item, p.item.shape[0],
+                                 _has_phrases(p.review_item_w)),
                       user_rows.has_rows(), item_rows.has_rows(), t(summary_user),
                       t(summary_item))
 

@@ -21,7 +21,9 @@ class AlignedModel(nn.Module):
         self.backbone, self.aligner = backbone, aligner
         self.n_users, self.n_items = backbone.n_users, backbone.n_items
         self.dim = backbone.dim
-        self._step = 0  # within the epoch: which steps align (`align.every`)
+        # Training steps so far, over the whole run (saved with the weights, so a resumed run
+        # aligns on the same steps): every `align.every`-th one aligns.
+        self.register_buffer("align_step", torch.zeros((), dtype=torch.long))
 
     def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         user_emb, item_emb = self.backbone(graph)
@@ -32,17 +34,22 @@ class AlignedModel(nn.Module):
     def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         out = dict(self.backbone.extra_losses(batch, user_emb, item_emb))
+        self.aligner.on_step(self.backbone)  # every step, aligned or not (the EMA teacher)
         every = self.aligner.every
-        if self._step % every == 0:
+        if int(self.align_step) % every == 0:
             aligned = self.aligner.losses(batch, user_emb, item_emb, self.backbone)
             out.update({k: v * every if every > 1 else v for k, v in aligned.items()})
-        self._step += 1
+        self.align_step += 1
         return out
 
     def ego_embeddings(self, batch: Batch) -> list[torch.Tensor]:
         return self.backbone.ego_embeddings(batch)
 
     def on_epoch_start(self, epoch: int) -> None:
-        self._step = 0
         self.backbone.on_epoch_start(epoch)
         self.aligner.on_epoch_start(epoch)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        # weights saved before the step counter existed load as step 0
+        state_dict.setdefault(prefix + "align_step", torch.zeros((), dtype=torch.long))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)

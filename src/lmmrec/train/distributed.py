@@ -136,8 +136,8 @@ def state_digest(model: torch.nn.Module, trainable_only: bool = False) -> str:
         if trainable_only and name not in names:
             continue
         h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes()
-                 if t.numel() else b"")
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+                 if t.numel() else b"")  # reshape: a 0-d tensor (a step counter) has no bytes view
     return h.hexdigest()
 
 
