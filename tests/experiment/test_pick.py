@@ -22,12 +22,14 @@ VARIANTS = {
     "con": {"method": "rlmrec-con"},
     "con-w4x": {"method": "rlmrec-con", "set": ["align.weight=0.04"],
                 "by_dataset": {"beauty": ["align.temp=0.5"]}},
+    # other text in: another baseline (family), picked on its own
+    "con-phrases": {"method": "rlmrec-con", "set": ["align.text_input=phrases"]},
 }
 
 
 @pytest.fixture(scope="module")
 def search(beauty_dir: Path, beauty_motivations: Path, tmp_path_factory) -> Path:
-    """A real search grid on amazon-beauty-2023-mini: 2 backbones x 4 variants x 2 seeds."""
+    """A real search grid on amazon-beauty-2023-mini: 2 backbones x 5 variants x 2 seeds."""
     tmp = tmp_path_factory.mktemp("search")
     variants = {k: {**v, "motivations": str(beauty_motivations)} for k, v in VARIANTS.items()}
     exp = experiment_from_dict({
@@ -67,14 +69,17 @@ def test_pick_takes_the_best_validation_mean_per_method(search: Path) -> None:
     res = pick(search, "recall@20")
     means = _val_means(search, "recall@20")
     picks = res["picks"]["beauty"]
-    assert set(picks) == {"base", "rlmrec-con"}
-    for method, names in {"base": ["base", "base-lr1e-2"], "rlmrec-con": ["con", "con-w4x"]}.items():
+    # families: method + text input, named by their shortest variant name
+    assert set(picks) == {"base", "con", "con-phrases"}
+    for family, names in {"base": ["base", "base-lr1e-2"], "con": ["con", "con-w4x"],
+                          "con-phrases": ["con-phrases"]}.items():
         best = min(names, key=lambda n: (-round(means[n], 12), n))  # ties: first name
-        assert picks[method]["variant"] == best
-        assert picks[method]["val_recall@20"] == pytest.approx(means[best])
-        assert [c["variant"] for c in picks[method]["candidates"]][0] == best
+        assert picks[family]["variant"] == best
+        assert picks[family]["val_recall@20"] == pytest.approx(means[best])
+        assert [c["variant"] for c in picks[family]["candidates"]][0] == best
+    assert picks["con-phrases"]["method"] == picks["con"]["method"] == "rlmrec-con"
     # the variant's own overrides plus its by_dataset ones for this dataset
-    con_w4x = next(c for c in picks["rlmrec-con"]["candidates"] if c["variant"] == "con-w4x")
+    con_w4x = next(c for c in picks["con"]["candidates"] if c["variant"] == "con-w4x")
     assert con_w4x["set"] == ["align.weight=0.04", "align.temp=0.5"]
 
 

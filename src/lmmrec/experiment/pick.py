@@ -1,9 +1,13 @@
 """`lmmrec experiment pick DIR`: the best setting of each method, chosen on validation only.
 
 A search experiment (e.g. tune-align.yaml) runs several variants of one method (weights x0.2,
-x1, x4, ...). For each dataset and method this picks the variant with the highest mean
-*validation* metric (averaged over seeds, then over backbones) and prints the overrides to
-put under that method's `by_dataset` in the comparison file. Test metrics are never read,
+x1, x4, ...). Variants form families: the same method fed the same text input
+(`align.text_input`), named after the family's shortest variant name (`rlmrec-con` and
+`rlmrec-con-w4x` vs `rlmrec-con-phrases` and `rlmrec-con-phrases-w4x`): what text a method
+reads is a different baseline, not a knob to tune. For each dataset and family this picks the
+variant with the highest mean *validation* metric (averaged over seeds, then over
+backbones) and prints the overrides to put under that variant's `by_dataset` in the
+comparison file. Test metrics are never read,
 so the choice cannot leak the test split; the search and the pick are written to
 DIR/picks.md and DIR/picks.json as the record of how the settings were chosen.
 """
@@ -24,8 +28,16 @@ def _overrides(spec: dict[str, Any], variant: str, dataset: str) -> list[str]:
     return list(v.get("set") or []) + list((v.get("by_dataset") or {}).get(dataset) or [])
 
 
+INPUT_KEYS = ("align.text_input",)  # settings that make another baseline, not another knob
+
+
+def _family_key(spec: dict[str, Any], variant: str, dataset: str) -> tuple[str, ...]:
+    sets = dict(o.split("=", 1) for o in _overrides(spec, variant, dataset) if "=" in o)
+    return (spec["variants"][variant]["method"], *(sets.get(k, "") for k in INPUT_KEYS))
+
+
 def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
-    """{dataset: {method: choice}} from the validation metrics of DIR's finished grid."""
+    """{dataset: {family: choice}} from the validation metrics of DIR's finished grid."""
     from lmmrec.experiment.spec import _check_metric
     from lmmrec.experiment.stats import collect_cells, summarise
 
@@ -54,25 +66,27 @@ def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
         if mean is None:
             raise ConfigError(f"{root}: {g['dataset']}/{g['backbone']}/{g['variant']} has no "
                               f"validation {metric}")
-        method = spec["variants"][g["variant"]]["method"]
-        scores.setdefault(g["dataset"], {}).setdefault(method, {}).setdefault(
+        key = _family_key(spec, g["variant"], g["dataset"])
+        scores.setdefault(g["dataset"], {}).setdefault(key, {}).setdefault(
             g["variant"], []).append(float(mean))
         seeds[(g["dataset"], g["variant"])] = g["seeds"]
 
     picks: dict[str, Any] = {}
     for ds in sorted(scores):
         picks[ds] = {}
-        for method in sorted(scores[ds]):
-            by_var = scores[ds][method]
+        families = {min(v, key=lambda n: (len(n), n)): v for v in scores[ds].values()}
+        for family in sorted(families):
+            by_var = families[family]
             n_backbones = {len(v) for v in by_var.values()}
             if len(n_backbones) != 1:
-                raise ConfigError(f"{root}: {ds}/{method}: variants ran on different backbones")
+                raise ConfigError(f"{root}: {ds}/{family}: variants ran on different backbones")
             # ties (to 12 digits, past float noise) go to the first name, so picks are stable
             ranked = sorted(((sum(v) / len(v), name) for name, v in by_var.items()),
                             key=lambda t: (-round(t[0], 12), t[1]))
             best_score, best = ranked[0]
-            picks[ds][method] = {
-                "variant": best, "set": _overrides(spec, best, ds),
+            picks[ds][family] = {
+                "variant": best, "method": spec["variants"][best]["method"],
+                "set": _overrides(spec, best, ds),
                 "val_" + metric: best_score, "seeds": seeds[(ds, best)],
                 "candidates": [{"variant": n, "val_" + metric: s,
                                 "set": _overrides(spec, n, ds)} for s, n in ranked],
@@ -84,12 +98,12 @@ def to_yaml_hint(result: dict[str, Any]) -> str:
     """The `by_dataset` lines to paste under each method's variant in the comparison file."""
     lines = [f"# picked on validation {result['metric']} from {result['root']} "
              "(`lmmrec experiment pick`)"]
-    methods = sorted({m for p in result["picks"].values() for m in p})
-    for method in methods:
-        lines.append(f"{method}:  # variants.{method}.by_dataset")
+    families = sorted({m for p in result["picks"].values() for m in p})
+    for family in families:
+        lines.append(f"{family}:  # variants.{family}.by_dataset")
         for ds, p in result["picks"].items():
-            if method in p:
-                lines.append(f"  {ds}: {json.dumps(p[method]['set'])}")
+            if family in p:
+                lines.append(f"  {ds}: {json.dumps(p[family]['set'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -99,13 +113,13 @@ def to_markdown(result: dict[str, Any]) -> str:
            f"From `{result['root']}`; mean over seeds, then over backbones. Test metrics were "
            "not read.", ""]
     for ds, methods in result["picks"].items():
-        out += [f"## {ds}", "", f"| method | variant | overrides | val {m} | picked |",
+        out += [f"## {ds}", "", f"| family | variant | overrides | val {m} | picked |",
                 "|---|---|---|---|---|"]
-        for method, p in methods.items():
+        for family, p in methods.items():
             for c in p["candidates"]:
                 mark = "**yes**" if c["variant"] == p["variant"] else ""
                 sets = ", ".join(f"`{s}`" for s in c["set"]) or "(defaults)"
-                out.append(f"| {method} | {c['variant']} | {sets} | {c['val_' + m]:.4f} | "
+                out.append(f"| {family} | {c['variant']} | {sets} | {c['val_' + m]:.4f} | "
                            f"{mark} |")
         out.append("")
     out += ["```yaml", to_yaml_hint(result).rstrip("\n"), "```", ""]
