@@ -37,9 +37,9 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 class AlignConfig(Strict):
     # Align on every k-th training step (counted over the whole run), its losses weighted by
-    # k so the alignment gradient keeps its scale (lazy regularisation, as StyleGAN2 does with R1). The
-    # aligner's step cost is nearly fixed while a backbone's step is cheap on small graphs;
-    # this is what bounds the overhead. The baselines keep 1, their published setting.
+    # k so the alignment gradient keeps its scale (lazy regularisation, as StyleGAN2 does
+    # with R1). The aligner's step cost is nearly fixed while a backbone's step is cheap on
+    # small graphs; this bounds the overhead. The baselines keep 1, their published setting.
     every: int = Field(1, ge=1)
 
 
