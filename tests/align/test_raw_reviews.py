@@ -43,6 +43,8 @@ def test_lmmrec_trains_on_raw_reviews(beauty_dir, beauty_motivations, tmp_path):
                                "motivations": str(beauty_motivations)})
     out = fit(cfg, tmp_path / "run")
     assert out["test"]["recall@20"] > 0
+    # the motivations' coverage of this split travels with the run's metrics
+    assert 0 < out["text"]["train_reviews_used"] <= out["text"]["train_interactions"]
     losses = [ln for ln in (tmp_path / "run" / "log.jsonl").read_text().splitlines()
               if '"loss"' in ln]
     # one batch an epoch here: the first step of the run aligns (align.every counts steps)

@@ -119,3 +119,58 @@ def test_real_fixture_import_export_round_trip(beauty_dir: Path, beauty_motivati
     assert [list(x) for x in a["pos"]] == [list(x) for x in b["pos"]]
     # the copy beside it is untouched by the export
     shutil.rmtree(out)
+
+
+def test_partial_artifact_is_reported_and_recorded(beauty_dir: Path, tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    n_train = int((ds.interactions["split"] == "train").sum())
+    assert amass(ds, art).stats["train_coverage"] == 1.0
+    df = pd.read_parquet(art / "reviews.parquet")
+    train_rows = df.index[df["pos"].map(lambda x: x[0].startswith("train "))]
+    df.drop(train_rows[: n_train // 2]).to_parquet(art / "reviews.parquet", index=False)
+    p = amass(ds, art)
+    assert p.stats["train_interactions"] == n_train
+    assert p.stats["train_reviews_used"] == n_train - n_train // 2
+    assert p.stats["train_coverage"] == round((n_train - n_train // 2) / n_train, 4)
+    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train, {"dim": 8})
+    with pytest.warns(UserWarning, match=f"cover {n_train - n_train // 2} of {n_train}"):
+        model = wrap(backbone, "lmmrec", {}, ds, art)
+    assert model.text_stats == p.stats  # what the trainer writes to metrics.json
+
+
+def test_phrase_without_embedding_fails_instead_of_vanishing(beauty_dir: Path,
+                                                             tmp_path: Path) -> None:
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    texts = pd.read_parquet(art / "phrases.parquet")["text"].tolist()
+    emb = np.load(art / "embeddings.npy")
+    gone = next(t for t in texts if t.startswith("train "))
+    keep = [k for k, t in enumerate(texts) if t != gone]
+    pd.DataFrame({"text": [texts[k] for k in keep]}).to_parquet(art / "phrases.parquet",
+                                                                 index=False)
+    np.save(art / "embeddings.npy", emb[keep])
+    with pytest.raises(DataError, match="re-run `lmmrec embed"):
+        amass(ds, art)
+
+
+def test_export_keeps_embeddings_only_when_they_cover_every_phrase(
+        beauty_dir: Path, beauty_motivations: Path, tmp_path: Path) -> None:
+    from lmmrec.text.artifact import export_artifact, read_manifest
+
+    store = tmp_path / "store.sqlite"
+    import_artifact(beauty_motivations, store)
+    out = tmp_path / "release"
+    shutil.copytree(beauty_motivations, out)
+    export_artifact(store, out, beauty_dir)  # same reviews: the embeddings still fit
+    assert "embedding" in read_manifest(out) and (out / "embeddings.npy").exists()
+    amass(PreparedDataset.load(beauty_dir), out)
+
+    texts = pd.read_parquet(out / "phrases.parquet")["text"].tolist()
+    pd.DataFrame({"text": texts[1:]}).to_parquet(out / "phrases.parquet", index=False)
+    np.save(out / "embeddings.npy", np.load(out / "embeddings.npy")[1:])
+    export_artifact(store, out, beauty_dir)  # stale embeddings: dropped, not carried over
+    assert "embedding" not in read_manifest(out)
+    assert not (out / "embeddings.npy").exists()
+    with pytest.raises(DataError, match="lmmrec embed"):
+        amass(PreparedDataset.load(beauty_dir), out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,17 +33,27 @@ def aligner_config(method: str, params: dict[str, Any]) -> Any:
     return build(classes[method], [params], source=f"align ({method})")
 
 
-def summary_vectors(profiles: Any, ds: PreparedDataset) -> tuple[np.ndarray, np.ndarray]:
-    """Embeddings of every entity's one-sentence profile summary ('' for no text: zeros)."""
-    from lmmrec.text.embed import embed_texts
+def summary_vectors(profiles: Any, ds: PreparedDataset, artifact: str | Path
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of every entity's one-sentence profile summary ('' for no text: zeros), by
+    the model that embedded the artifact's phrases (its manifest), so both share one space."""
+    from lmmrec.text.artifact import read_manifest
+    from lmmrec.text.embed import EmbedConfig, embed_texts
 
+    used = read_manifest(artifact).get("embedding") or {}
+    cfg = EmbedConfig(**{k: used[k] for k in ("kind", "model") if k in used})
     out = []
     for entity, n in (("user", ds.n_users), ("item", ds.n_items)):
         texts = [profiles.summary(entity, k) for k in range(n)]
         have = [k for k, t in enumerate(texts) if t]
         vecs = np.zeros((n, profiles.dim), dtype=np.float32)
         if have:
-            vecs[have] = embed_texts([texts[k] for k in have])
+            got = embed_texts([texts[k] for k in have], cfg)
+            if got.shape[1] != profiles.dim:
+                raise DataError(f"summaries embed to {got.shape[1]}-d with {cfg.kind}:"
+                                f"{cfg.model}, but the phrases are {profiles.dim}-d",
+                                path=Path(artifact) / "manifest.json", field="embedding")
+            vecs[have] = got
         out.append(vecs)
     return out[0], out[1]
 
@@ -61,9 +72,15 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
     if motivations is None:
         raise ConfigError(f"--method {method} needs --motivations ARTIFACT_DIR")
     profiles = amass(ds, motivations)
-    if profiles.stats["train_reviews_used"] == 0:
+    st = profiles.stats
+    if st["train_reviews_used"] == 0:
         raise DataError("no training review of this split has extracted motivations",
                         path=motivations)
+    if st["train_coverage"] < 1:  # a release still being extracted: say so, and record it
+        warnings.warn(f"{motivations}: motivations cover {st['train_reviews_used']} of "
+                      f"{st['train_interactions']} training interactions "
+                      f"({100 * st['train_coverage']:.1f} %); the others have no text side",
+                      stacklevel=2)
     text_input = getattr(cfg, "text_input", "phrases")
     if text_input == "reviews":
         from lmmrec.align.inputs import raw_review_inputs
@@ -71,7 +88,7 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
         inputs = raw_review_inputs(ds)
     else:
         needs_summary = text_input == "summary"
-        su, si = summary_vectors(profiles, ds) if needs_summary else (None, None)
+        su, si = summary_vectors(profiles, ds, motivations) if needs_summary else (None, None)
         inputs = build_inputs(profiles, su, si)
     deg_u = np.diff(ds.train.indptr)
     deg_i = np.bincount(ds.train.indices, minlength=ds.n_items)
@@ -81,4 +98,6 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
         aligner = a.RLMRecConAligner(inputs, backbone.dim, cfg)
     else:
         aligner = a.RLMRecGenAligner(inputs, backbone.dim, cfg)
-    return AlignedModel(backbone, aligner)
+    model = AlignedModel(backbone, aligner)
+    model.text_stats = dict(st)  # written to the run's metrics.json
+    return model

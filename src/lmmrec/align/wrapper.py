@@ -21,6 +21,7 @@ class AlignedModel(nn.Module):
         self.backbone, self.aligner = backbone, aligner
         self.n_users, self.n_items = backbone.n_users, backbone.n_items
         self.dim = backbone.dim
+        self.text_stats: dict[str, Any] = {}  # the profiles' coverage (set by `wrap`)
         # Training steps so far, over the whole run (saved with the weights, so a resumed run
         # aligns on the same steps): every `align.every`-th one aligns.
         self.register_buffer("align_step", torch.zeros((), dtype=torch.long))

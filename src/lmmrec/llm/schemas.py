@@ -1,7 +1,9 @@
 """Pydantic schemas of every LLM output, and the phrase rules that make them safe to store.
 
 Review text is untrusted: whatever a review says, only short, plain motivation phrases
-survive validation (2-6 words, letters/digits/basic punctuation, no instruction-like text).
+survive validation (1-6 words, letters/digits/basic punctuation, no instruction-like text).
+The prompt asks for 2-6 words; single words are kept because many are specific motivations
+("acne", "affordability", "12ax7"), about 8 % of the released phrases.
 """
 
 from __future__ import annotations

@@ -106,13 +106,12 @@ def export_artifact(store_path: str | Path, out: str | Path,
     tmp.mkdir(parents=True)
     try:
         df.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
-        # Embeddings stay valid across exports when their texts are still all present.
-        for name in ("phrases.parquet", "embeddings.npy"):
-            if (out / name).exists():
+        # The previous embeddings carry over only when they cover every phrase of this
+        # export; otherwise the artifact has none until `lmmrec embed` (training refuses it).
+        if _embedded_all(out, df):
+            for name in ("phrases.parquet", "embeddings.npy"):
                 shutil.copy2(out / name, tmp / name)
-        old = read_manifest(out) if (out / "manifest.json").exists() else {}
-        if "embedding" in old:
-            manifest["embedding"] = old["embedding"]
+            manifest["embedding"] = read_manifest(out)["embedding"]
         write_manifest(tmp, manifest)
         if out.exists():
             shutil.rmtree(out)
@@ -121,6 +120,19 @@ def export_artifact(store_path: str | Path, out: str | Path,
         if tmp.exists():
             shutil.rmtree(tmp)
     return manifest
+
+
+def _embedded_all(folder: Path, reviews: pd.DataFrame) -> bool:
+    """Whether ``folder`` holds embeddings of every phrase of ``reviews``."""
+    from lmmrec.text.embed import artifact_texts
+
+    if not all((folder / n).exists() for n in ("phrases.parquet", "embeddings.npy",
+                                               "manifest.json")):
+        return False
+    if "embedding" not in read_manifest(folder):
+        return False
+    have = set(pd.read_parquet(folder / "phrases.parquet")["text"].tolist())
+    return set(artifact_texts(reviews)) <= have
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

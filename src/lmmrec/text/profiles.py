@@ -71,10 +71,8 @@ def _weights(rows: Sequence[int], phrase_lists: Sequence[Sequence[str]], vocab: 
     r, c = [], []
     for row, phrases in zip(rows, phrase_lists, strict=True):
         for p in phrases:
-            j = vocab.get(str(p))
-            if j is not None:
-                r.append(row)
-                c.append(j)
+            r.append(row)
+            c.append(vocab[str(p)])  # every phrase is embedded: checked by amass
     m = sp.csr_matrix((np.full(len(r), weight, dtype=np.float32), (r, c)),
                       shape=(n_rows, len(vocab)))
     m.sum_duplicates()
@@ -109,6 +107,12 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
                      zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
     tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
     vocab = {p: j for j, p in enumerate(phrases)}
+    missing = {str(x) for col in ("pos", "neg", "attr") for lst in tr[col] for x in lst
+               if str(x) not in vocab}
+    if missing:  # an export newer than its embeddings: never drop phrases silently
+        raise DataError(f"{len(missing)} phrase(s) of training reviews have no embedding "
+                        f"(e.g. {sorted(missing)[0]!r}): re-run `lmmrec embed {artifact}`",
+                        path=artifact / "phrases.parquet")
     users = np.array([uidx[str(u)] for u in tr["user_id"]], dtype=np.int64)
     items = np.array([iidx[str(i)] for i in tr["item_id"]], dtype=np.int64)
     n = len(tr)
@@ -124,6 +128,9 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     item = _row_normalise((to_item @ review_item_w).tocsr())
     stats = {
         "train_reviews_used": int(n),
+        # this split's training interactions (each may have a review) vs those extracted
+        "train_interactions": len(allowed),
+        "train_coverage": round(n / max(1, len(allowed)), 4),
         "reviews_excluded_not_train": int((~keep).sum()),
         "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
         "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),

@@ -250,6 +250,8 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
               "seconds_per_epoch": float(np.mean(state["epoch_seconds"])),
               "test_eval_seconds": time.perf_counter() - t0,
               "backbone": cfg.backbone["name"], "method": cfg.method, "data": cfg.data}
+    if getattr(model, "text_stats", None):  # how much of the split the motivations cover
+        result["text"] = model.text_stats
     ckpt.write_text(out / METRICS, json.dumps(result, indent=2) + "\n")
     _log(out, {"epoch": state["epoch"], "test": test})
     distributed.finish()
