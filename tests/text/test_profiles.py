@@ -112,7 +112,14 @@ def test_real_fixture_import_export_round_trip(beauty_dir: Path, beauty_motivati
     n = import_artifact(beauty_motivations, store)
     assert n > 0
     out = tmp_path / "again"
-    export_artifact(store, out, beauty_dir)
+    manifest = export_artifact(store, out, beauty_dir)
+    from lmmrec.llm.store import Store
+
+    with Store(store) as st:  # one count per request, however many reviews share it
+        c = st.counts()
+    assert manifest["tokens"]["prompt"] == c["prompt_tokens"] > 0
+    assert manifest["tokens"]["output"] == c["output_tokens"]
+    assert manifest["request_seconds_sum"] == pytest.approx(c["latency_s"], abs=0.1)
     a = load_reviews(beauty_motivations).sort_values(["user_id", "item_id"])
     b = load_reviews(out).sort_values(["user_id", "item_id"])
     assert a["input_hash"].tolist() == b["input_hash"].tolist()

@@ -87,6 +87,7 @@ def export_artifact(store_path: str | Path, out: str | Path,
         keys = [k for k, s in split_of.items() if s == split]
         coverage[split] = {"interactions": len(keys), "extracted": sum(k in have for k in keys)}
     coverage["split_of"] = ds.manifest.get("split", {})
+    calls = df.drop_duplicates("input_hash")
     manifest = {
         "format": FORMAT,
         "dataset": ds.name,
@@ -94,10 +95,12 @@ def export_artifact(store_path: str | Path, out: str | Path,
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
         "coverage": coverage,
-        "tokens": {"prompt": int(df["prompt_tokens"].sum()),
-                   "output": int(df["output_tokens"].sum()),
-                   "cached": int(df["cached_tokens"].sum())},
-        "seconds_llm": round(float(df["latency_s"].sum()), 1),
+        # per distinct request (identical reviews share one), not per review row
+        "tokens": {"prompt": int(calls["prompt_tokens"].sum()),
+                   "output": int(calls["output_tokens"].sum()),
+                   "cached": int(calls["cached_tokens"].sum())},
+        # summed request latency: above the wall time when requests ran in parallel
+        "request_seconds_sum": round(float(calls["latency_s"].sum()), 1),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
