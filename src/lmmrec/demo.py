@@ -44,7 +44,7 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     if limit > 0:
         from lmmrec.llm import job
         from lmmrec.llm.backends import LocalBackend, LocalConfig
-        from lmmrec.llm.prompts import PROMPT_VERSION
+        from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
 
         inputs = job.review_inputs(ds)
         with Store(store) as st:
@@ -52,7 +52,8 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
         if todo:
             console.print(f"   extracting {len(todo)} missing reviews with the local LLM ...")
             backend = LocalBackend(LocalConfig())
-            with Store(store, backend.model_id, PROMPT_VERSION) as st:
+            with Store(store, backend.model_id, PROMPT_VERSION,
+                       prompt_fingerprint(PROMPT_VERSION)) as st:
                 summary = job.run(backend, st, job.plan(inputs, st, limit=limit))
             backend.close()
             r = summary.as_dict()

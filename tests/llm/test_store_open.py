@@ -62,3 +62,26 @@ def test_concurrent_first_open_of_the_embedding_cache(tmp_path: Path) -> None:
     paths = [str(tmp_path / f"cache{k}") for k in range(ROUNDS)]
     assert _race(_open_cache, paths) == []
     assert all((Path(p) / "embeddings").is_dir() for p in paths)
+
+
+def test_store_remembers_the_prompt_and_refuses_an_edited_one(tmp_path: Path) -> None:
+    import pytest
+
+    from lmmrec.errors import LmmrecError
+    from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
+
+    sha = prompt_fingerprint(PROMPT_VERSION)
+    assert len(sha) == 16 and sha == prompt_fingerprint(PROMPT_VERSION)
+    path = tmp_path / "s.sqlite"
+    with Store(path, "m", PROMPT_VERSION) as st:  # a store from before fingerprints
+        assert "prompt_sha" not in st.meta()
+    with Store(path, "m", PROMPT_VERSION, sha) as st:  # adopts the current one
+        assert st.meta()["prompt_sha"] == sha
+    with Store(path, "m", PROMPT_VERSION, sha) as st:
+        assert st.meta()["prompt_sha"] == sha
+    with pytest.raises(LmmrecError, match="has changed since this store was made"):
+        Store(path, "m", PROMPT_VERSION, "0" * 16)  # the template edited, same version
+    fresh = tmp_path / "t.sqlite"
+    with Store(fresh, "m", PROMPT_VERSION, sha) as st:
+        assert st.meta() == {"model_id": "m", "prompt_version": PROMPT_VERSION,
+                             "prompt_sha": sha}

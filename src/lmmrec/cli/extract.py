@@ -109,9 +109,10 @@ def _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, versio
     )
 
     from lmmrec.llm import job
+    from lmmrec.llm.prompts import prompt_fingerprint
     from lmmrec.llm.store import Store
 
-    with Store(store_path, backend.model_id, version) as st:
+    with Store(store_path, backend.model_id, version, prompt_fingerprint(version)) as st:
         p = job.plan(inputs, st, sh, limit, retry_failed)
         typer.echo(f"{name}: {p.n_total} reviews, {p.n_done} done, {p.n_failed} failed, "
                    f"{len(p.todo)} to do now ({backend.model_id}, prompt {version})", err=True)

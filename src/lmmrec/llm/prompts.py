@@ -26,6 +26,16 @@ def system_prompt(version: str = PROMPT_VERSION) -> str:
         encoding="utf-8")
 
 
+def prompt_fingerprint(version: str = PROMPT_VERSION) -> str:
+    """What a prompt version stands for: its template, caps and output schema. A store
+    remembers it, so editing the template without bumping the version is caught instead of
+    silently re-extracting everything (every input hash would change)."""
+    spec = {"system": system_prompt(version), "review_cap": REVIEW_CHAR_CAP,
+            "title_cap": TITLE_CHAR_CAP, "max_tokens": MAX_OUTPUT_TOKENS,
+            "schema": review_json_schema()}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()[:16]
+
+
 # Any spelling of a fence tag: <review>, </review>, </ REVIEW >, <Review/>, ...
 _FENCE_TAG = re.compile(r"<\s*(/?)\s*review\s*(/?)\s*>", re.IGNORECASE)
 

@@ -76,7 +76,7 @@ class Store:
     """A thin, typed wrapper over one SQLite file."""
 
     def __init__(self, path: str | Path, model_id: str | None = None,
-                 prompt_version: str | None = None) -> None:
+                 prompt_version: str | None = None, prompt_sha: str | None = None) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
@@ -86,17 +86,18 @@ class Store:
         retry_locked(lambda: self.db.executescript(SCHEMA))
         if model_id is not None and prompt_version is not None:
             try:
-                self._bind(model_id, prompt_version)
+                self._bind(model_id, prompt_version, prompt_sha)
             except BaseException:
                 self.db.close()
                 raise
 
-    def _bind(self, model_id: str, prompt_version: str) -> None:
+    def _bind(self, model_id: str, prompt_version: str, prompt_sha: str | None = None) -> None:
         meta = self.meta()
         if not meta:
+            rows = [("model_id", model_id), ("prompt_version", prompt_version)]
             self.db.execute("BEGIN IMMEDIATE")
             self.db.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
-                                [("model_id", model_id), ("prompt_version", prompt_version)])
+                                rows + ([("prompt_sha", prompt_sha)] if prompt_sha else []))
             self.db.execute("COMMIT")
             return
         if (meta.get("model_id"), meta.get("prompt_version")) != (model_id, prompt_version):
@@ -104,6 +105,15 @@ class Store:
                 f"{self.path}: store was made with model {meta.get('model_id')!r} and prompt "
                 f"{meta.get('prompt_version')!r}, not {model_id!r} / {prompt_version!r}; "
                 "use another --store")
+        if prompt_sha is None:
+            return
+        if "prompt_sha" not in meta:  # a store from before fingerprints: adopt this one
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('prompt_sha', ?)", (prompt_sha,))
+        elif meta["prompt_sha"] != prompt_sha:
+            raise LmmrecError(
+                f"{self.path}: prompt {prompt_version!r} has changed since this store was made "
+                f"(fingerprint {meta['prompt_sha']} -> {prompt_sha}): give the edited template "
+                "a new version (PROMPT_VERSION) or use another --store")
 
     def meta(self) -> dict[str, str]:
         return dict(self.db.execute("SELECT key, value FROM meta").fetchall())
