@@ -181,3 +181,14 @@ def test_export_keeps_embeddings_only_when_they_cover_every_phrase(
     assert not (out / "embeddings.npy").exists()
     with pytest.raises(DataError, match="lmmrec embed"):
         amass(PreparedDataset.load(beauty_dir), out)
+
+
+def test_artifact_whose_ids_exist_but_pairs_do_not_fails(beauty_dir: Path, tmp_path: Path) -> None:
+    """Ids of this dataset, paired wrongly (as numeric ids of another dataset would be)."""
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    df = pd.read_parquet(art / "reviews.parquet")
+    df["item_id"] = np.roll(df["item_id"].to_numpy(), 7)
+    df.to_parquet(art / "reviews.parquet", index=False)
+    with pytest.raises(DataError, match="ids do not match"):
+        amass(ds, art)

@@ -97,11 +97,16 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
                                                 strict=True)}
     uidx, iidx = ds.user_index, ds.item_index
-    aligned = sum(1 for u, i in known if u in uidx and i in iidx)
+    inter = ds.interactions
+    pairs = set(zip(ds.users["raw_id"].astype(str).to_numpy()[inter["user"].to_numpy()].tolist(),
+                    ds.items["raw_id"].astype(str).to_numpy()[inter["item"].to_numpy()].tolist(),
+                    strict=True))
+    # whole interactions, not ids one by one: numeric ids of another dataset often exist here
+    aligned = len(known & pairs)
     if known and aligned / len(known) < MIN_ALIGNED_SHARE:
-        raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs exist in "
-                        f"dataset {ds.name!r}: the artifact's ids do not match this dataset",
-                        path=artifact / "reviews.parquet", field="user_id/item_id")
+        raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
+                        f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
+                        "this dataset", path=artifact / "reviews.parquet", field="user_id/item_id")
     allowed = training_pairs(ds)
     keep = np.array([(str(u), str(i)) in allowed for u, i in
                      zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
