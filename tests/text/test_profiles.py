@@ -192,3 +192,34 @@ def test_artifact_whose_ids_exist_but_pairs_do_not_fails(beauty_dir: Path, tmp_p
     df.to_parquet(art / "reviews.parquet", index=False)
     with pytest.raises(DataError, match="ids do not match"):
         amass(ds, art)
+
+
+def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path: Path) -> None:
+    """A phrase an older, stricter rule dropped from the stored parse comes back from the raw
+    answer; a store without raw text (imported) keeps its parse; a failure stays empty."""
+    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.store import Record, Store
+    from lmmrec.text.artifact import export_artifact, load_reviews
+
+    ds = PreparedDataset.load(beauty_dir)
+    a, b, c = review_inputs(ds)[:3]
+    raw = json.dumps({"why": "wanted clear steps", "pos": ["clear instructions", "mild scent"],
+                      "neg": [], "attr": ["travel size bottle"]})
+    old_parse = {"why": "wanted clear steps", "pos": ["mild scent"], "neg": [],
+                 "attr": ["travel size bottle"]}
+    store = tmp_path / "s.sqlite"
+    with Store(store, "m", PROMPT_VERSION) as st:
+        st.put(Record("m", PROMPT_VERSION, a.input_hash(), a.user_id, a.item_id, "ok",
+                      raw=raw, parsed=old_parse))
+        st.put(Record("m", PROMPT_VERSION, b.input_hash(), b.user_id, b.item_id, "ok",
+                      raw=None, parsed=old_parse))
+        st.put(Record("m", PROMPT_VERSION, c.input_hash(), c.user_id, c.item_id, "failed",
+                      raw=raw, error="invalid output: x"))
+    export_artifact(store, tmp_path / "art", beauty_dir)
+    df = load_reviews(tmp_path / "art").set_index("input_hash")
+    assert list(df.loc[a.input_hash(), "pos"]) == ["clear instructions", "mild scent"]
+    assert list(df.loc[b.input_hash(), "pos"]) == ["mild scent"]
+    every = pd.read_parquet(tmp_path / "art" / "reviews.parquet").set_index("input_hash")
+    assert every.loc[c.input_hash(), "status"] == "failed"
+    assert list(every.loc[c.input_hash(), "pos"]) == []

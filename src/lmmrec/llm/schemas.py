@@ -16,10 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 MAX_PHRASE_CHARS = 48
 MIN_WORDS, MAX_WORDS = 1, 6
 _ALLOWED = re.compile(r"^[a-z0-9][a-z0-9 '&+/\-.,]*$")
-# Phrases that echo an injected instruction instead of describing a purchase.
+# Phrases that echo an injected instruction instead of describing a purchase. Patterns, not
+# single words: "clear instructions", "sound system" and "prompt delivery" are real motivations.
 _INSTRUCTION_WORDS = re.compile(
-    r"\b(ignore|instruction|instructions|prompt|system|assistant|jailbreak|disregard|"
-    r"override|api key|password|http|https|www)\b")
+    r"\b(ignore|disregard|override|jailbreak|assistant|api key|password|http|https|www)\b"
+    r"|\b(system|developer)\s+(prompt|message|instructions?)\b"
+    r"|\b(previous|above|prior|earlier|new|following)\s+(instructions?|prompt)\b"
+    r"|\bprompt\s+injection\b")
 # Web addresses: a scheme, or a dotted host name such as evil.com (not "2.5 oz").
 _URLISH = re.compile(r"://|[a-z]\.[a-z]{2,}")
 

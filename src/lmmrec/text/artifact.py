@@ -33,10 +33,23 @@ REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "n
 
 def _records_frame(store_path: Path, inputs: list[Any]) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per review input that has a result. Results are looked up by input hash, so
-    two interactions with the same review text both get the one extraction; parsed results
-    are validated again with today's phrase rules."""
+    two interactions with the same review text both get the one extraction; successful
+    answers are parsed again from the model's raw text with today's phrase rules (a rule made
+    stricter drops phrases, one made looser recovers them), or from the stored parse when a
+    store has no raw text (imported from an artifact)."""
     from lmmrec.llm.schemas import ReviewMotivations
     from lmmrec.llm.store import Store
+
+    def today(r: Any) -> dict[str, Any]:
+        if r.status != "ok":
+            return {}
+        src = r.parsed
+        if r.raw:
+            try:
+                src = json.loads(r.raw)
+            except ValueError:
+                pass
+        return ReviewMotivations.model_validate(src).model_dump() if src else {}
 
     with Store(store_path) as st:
         meta = st.meta()
@@ -47,7 +60,7 @@ def _records_frame(store_path: Path, inputs: list[Any]) -> tuple[pd.DataFrame, d
         r = by_hash.get(h)
         if r is None:
             continue
-        p = ReviewMotivations.model_validate(r.parsed).model_dump() if r.parsed else {}
+        p = today(r)
         rows.append({"input_hash": h, "user_id": inp.user_id, "item_id": inp.item_id,
                      "status": r.status, "why": p.get("why", ""), "pos": p.get("pos", []),
                      "neg": p.get("neg", []), "attr": p.get("attr", []),
