@@ -223,3 +223,14 @@ def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path:
     every = pd.read_parquet(tmp_path / "art" / "reviews.parquet").set_index("input_hash")
     assert every.loc[c.input_hash(), "status"] == "failed"
     assert list(every.loc[c.input_hash(), "pos"]) == []
+
+
+def test_embedding_cache_is_per_model_and_per_server(tmp_path: Path, monkeypatch) -> None:
+    from lmmrec.text.embed import LOCAL_MODEL, EmbedConfig, cache_file
+
+    monkeypatch.setenv("LMMREC_CACHE_DIR", str(tmp_path))
+    local = cache_file(EmbedConfig())
+    assert local == tmp_path / "embeddings" / f"local-{LOCAL_MODEL}.sqlite"  # as before
+    a = cache_file(EmbedConfig(kind="openai", model="m", base_url="http://a:8000/v1"))
+    b = cache_file(EmbedConfig(kind="openai", model="m", base_url="http://b:8000/v1"))
+    assert len({local, a, b}) == 3 and a.parent == b.parent == local.parent

@@ -35,6 +35,13 @@ def _cache_path(model: str) -> Path:
     return root / "embeddings" / f"{safe}.sqlite"
 
 
+def cache_file(cfg: EmbedConfig) -> Path:
+    """The embedding cache of one model. A served model is named by its server too: two
+    servers may serve different weights under one name."""
+    where = f"-{cfg.base_url}" if cfg.kind != "local" else ""
+    return _cache_path(f"{cfg.kind}-{cfg.model}{where}")
+
+
 def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -67,7 +74,7 @@ def embed_texts(texts: Sequence[str], cfg: EmbedConfig | None = None,
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Embeddings of ``texts`` (L2-normalised float32), computing only uncached ones."""
     cfg = cfg or EmbedConfig()
-    path = _cache_path(f"{cfg.kind}-{cfg.model}")
+    path = cache_file(cfg)
     path.parent.mkdir(parents=True, exist_ok=True)
     db = sqlite3.connect(path, timeout=30)
     retry_locked(lambda: db.execute("PRAGMA journal_mode=WAL"))
