@@ -200,7 +200,7 @@ def import_cmd(
 
 def embed_cmd(
     artifact: Annotated[Path, typer.Argument(help="motivation artifact folder")],
-    backend: Annotated[str, typer.Option(help="sentence-transformers | openai")] = "local",
+    backend: Annotated[str, typer.Option(help="local (sentence-transformers, offline) | openai")] = "local",
     base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible embeddings URL")] = None,
     model: Annotated[str | None, typer.Option(help="embedding model name")] = None,
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 256,
