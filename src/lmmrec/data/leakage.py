@@ -34,12 +34,20 @@ def entity_texts(ds: PreparedDataset, entity: Entity, index: int) -> list[str]:
     return tr.loc[tr[entity] == index, "text"].astype(str).tolist()
 
 
+def _raw_pairs(ds: PreparedDataset, frame: pd.DataFrame) -> set[tuple[str, str]]:
+    u = ds.users["raw_id"].astype(str).to_numpy()[frame["user"].to_numpy()]
+    i = ds.items["raw_id"].astype(str).to_numpy()[frame["item"].to_numpy()]
+    return set(zip(u.tolist(), i.tolist(), strict=True))
+
+
 def training_pairs(ds: PreparedDataset) -> set[tuple[str, str]]:
     """Raw (user_id, item_id) pairs of the training split: the keys profiles may use."""
-    train = ds.split_frame("train")
-    u = ds.users["raw_id"].astype(str).to_numpy()[train["user"].to_numpy()]
-    i = ds.items["raw_id"].astype(str).to_numpy()[train["item"].to_numpy()]
-    return set(zip(u.tolist(), i.tolist(), strict=True))
+    return _raw_pairs(ds, ds.split_frame("train"))
+
+
+def interaction_pairs(ds: PreparedDataset) -> set[tuple[str, str]]:
+    """Raw (user_id, item_id) pairs of every interaction, all splits (to match artifacts)."""
+    return _raw_pairs(ds, ds.interactions)
 
 
 def extraction_reviews(ds: PreparedDataset) -> pd.DataFrame:

@@ -18,7 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.data.leakage import training_pairs
+from lmmrec.data.leakage import interaction_pairs, training_pairs
 from lmmrec.errors import DataError
 from lmmrec.text.artifact import load_reviews, read_manifest
 from lmmrec.text.embed import load_embeddings
@@ -97,12 +97,8 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
                                                 strict=True)}
     uidx, iidx = ds.user_index, ds.item_index
-    inter = ds.interactions
-    pairs = set(zip(ds.users["raw_id"].astype(str).to_numpy()[inter["user"].to_numpy()].tolist(),
-                    ds.items["raw_id"].astype(str).to_numpy()[inter["item"].to_numpy()].tolist(),
-                    strict=True))
     # whole interactions, not ids one by one: numeric ids of another dataset often exist here
-    aligned = len(known & pairs)
+    aligned = len(known & interaction_pairs(ds))
     if known and aligned / len(known) < MIN_ALIGNED_SHARE:
         raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
                         f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
