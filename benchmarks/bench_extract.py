@@ -121,7 +121,7 @@ def main() -> None:
             landed = sorted(r.created_at for r in st.records())
     cal = calibrate()  # right after the run, on the same (idle) machine
     speed = speed_vs_reference(cal)
-    calls = c["done"] + c["failed"]
+    calls = c["done"] + c["failed"] + c["unanswered"]
     rpm = 60 * calls / seconds
     # Steady state: between the P-th and the (N-P)-th answer, past the model load, the first
     # prefill of every slot and the drain at the end, which a long run pays only once.
@@ -134,7 +134,7 @@ def main() -> None:
         "model": meta.get("model_id"), "prompt_version": meta.get("prompt_version"),
         "workers": args.workers, "threads_per_worker": threads,
         "parallel_sequences_per_worker": args.parallel,
-        "ok": c["done"], "failed": c["failed"], "seconds": round(seconds, 1),
+        "ok": c["done"], "failed": c["failed"] + c["unanswered"], "seconds": round(seconds, 1),
         "reviews_per_minute": round(rpm, 2),
         "steady_reviews_per_minute": steady,
         "prompt_tokens_per_s": round(c["prompt_tokens"] / seconds, 2),

@@ -105,7 +105,10 @@ def test_every_fault_ends_ok_or_failed(beauty_inputs, tmp_path: Path, concurrenc
         # the run finished, and every review is accounted for exactly once
         assert summary.ok + summary.failed == n
         counts = st.counts()
-        assert (counts["done"], counts["failed"]) == (summary.ok, summary.failed)
+        assert (counts["done"], counts["failed"] + counts["unanswered"]) == \
+            (summary.ok, summary.failed)
+        # the two the server never answered are not failures of their reviews
+        assert counts["unanswered"] == 2
         records = {r.input_hash: r for r in st.records()}
         assert set(records) == set(by_hash)
         for h, rec in records.items():
@@ -141,10 +144,12 @@ def test_every_fault_ends_ok_or_failed(beauty_inputs, tmp_path: Path, concurrenc
         inp = next(i for i in chosen if by_hash[i.input_hash()] == "500-forever")
         assert len(fake.requests_for(review_key({"messages": inp.messages()}))) == MAX_RETRIES + 1
 
-    # a rerun skips what is done; --retry-failed against a healthy server fixes the rest
+    # a rerun skips what is done and retries only what the server never answered;
+    # --retry-failed against a healthy server fixes the rest
     with FakeOpenAI() as fake, Store(tmp_path / "s.sqlite") as st:
         backend = _backend(fake.base_url, concurrency, HEALTHY_TIMEOUT_S)
-        assert job.plan(chosen, st).todo == []
+        again = {by_hash[h] for h in job.plan(chosen, st).hashes}
+        assert again == {"500-forever", "hang-forever"}
         p = job.plan(chosen, st, retry_failed=True)
         assert len(p.todo) == expected_failed
         summary = job.run(backend, st, p)
@@ -198,5 +203,49 @@ def test_backend_error_is_recorded_not_raised(beauty_inputs, tmp_path: Path) -> 
         summary = job.run(backend, st, job.plan(chosen, st))
         assert (summary.ok, summary.failed) == (0, 3)
         assert summary.errors == {"backend": 3}
-        assert st.counts()["failed"] == 3
+        assert (st.counts()["failed"], st.counts()["unanswered"]) == (0, 3)
+        # unanswered is not failed for good: the next run asks again without --retry-failed
+        assert len(job.plan(chosen, st).todo) == 3
     backend.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_server_down_stops_the_run_and_rerun_resumes(beauty_inputs, tmp_path: Path,
+                                                    concurrency: int) -> None:
+    """A server that stops answering mid-run: the run stops after `max_unanswered` in a row
+    instead of recording the rest of the dataset as failed; a rerun finishes the job."""
+    chosen = _distinct(beauty_inputs, 20)
+    first = {i.input_hash() for i in chosen[:5]}
+    down = {"on": False}
+
+    def responder(body, attempt):
+        return Reply(status=503) if down["on"] else Reply()
+
+    with FakeOpenAI(responder) as fake, Store(tmp_path / "s.sqlite") as st:
+        backend = _backend(fake.base_url, concurrency)
+        st._bind(backend.model_id, PROMPT_VERSION)
+        seen = []
+
+        def on_result(rec):
+            seen.append(rec.input_hash)
+            if len(seen) == 5:
+                down["on"] = True
+
+        p = job.plan(chosen, st)
+        with pytest.raises(job.ServerUnreachable, match="did not answer 4 requests in a row"):
+            job.run(backend, st, p, on_result=on_result, max_unanswered=4)
+        c = st.counts()
+        # the ones answered before the outage are kept; the run stopped early, long before
+        # the 15 others were all marked
+        assert c["done"] >= 5 and c["failed"] == 0
+        assert c["unanswered"] >= 4 and c["done"] + c["unanswered"] < 20
+        assert first <= {r.input_hash for r in st.records("ok")}
+
+        down["on"] = False
+        p = job.plan(chosen, st)
+        assert len(p.todo) == 20 - c["done"]
+        summary = job.run(backend, st, p)
+        backend.close()
+        assert (summary.ok, summary.failed) == (20 - c["done"], 0)
+        assert (st.counts()["done"], st.counts()["unanswered"]) == (20, 0)

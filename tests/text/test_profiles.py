@@ -225,6 +225,32 @@ def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path:
     assert list(every.loc[c.input_hash(), "pos"]) == []
 
 
+def test_export_counts_unanswered_requests_as_pending(beauty_dir: Path, tmp_path: Path) -> None:
+    """A request the server never answered is not a failure of its review: the manifest
+    counts it as pending, so an outage cannot make a release look complete."""
+    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.store import UNANSWERED, Record, Store
+    from lmmrec.text.artifact import export_artifact
+
+    ds = PreparedDataset.load(beauty_dir)
+    inputs = review_inputs(ds)
+    distinct = {i.input_hash(): i for i in inputs}
+    a, b = list(distinct.values())[:2]
+    n_a = sum(i.input_hash() == a.input_hash() for i in inputs)
+    n_b = sum(i.input_hash() == b.input_hash() for i in inputs)
+    store = tmp_path / "s.sqlite"
+    with Store(store, "m", PROMPT_VERSION) as st:
+        st.put(Record("m", PROMPT_VERSION, a.input_hash(), a.user_id, a.item_id, "failed",
+                      error="invalid output: x"))
+        st.put(Record("m", PROMPT_VERSION, b.input_hash(), b.user_id, b.item_id, "failed",
+                      error=f"{UNANSWERED} after 3 tries: HTTP 503"))
+        assert (st.counts()["failed"], st.counts()["unanswered"]) == (1, 1)
+    counts = export_artifact(store, tmp_path / "art", beauty_dir)["counts"]
+    assert (counts["extracted"], counts["failed"]) == (0, n_a)
+    assert counts["pending"] == len(inputs) - n_a and n_b >= 1
+
+
 def test_embedding_cache_is_per_model_and_per_server(tmp_path: Path, monkeypatch) -> None:
     from lmmrec.text.embed import LOCAL_MODEL, EmbedConfig, cache_file
 

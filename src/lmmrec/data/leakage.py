@@ -40,9 +40,14 @@ def _raw_pairs(ds: PreparedDataset, frame: pd.DataFrame) -> set[tuple[str, str]]
     return set(zip(u.tolist(), i.tolist(), strict=True))
 
 
+def split_pairs(ds: PreparedDataset, split: str) -> set[tuple[str, str]]:
+    """Raw (user_id, item_id) pairs of one split."""
+    return _raw_pairs(ds, ds.split_frame(split))
+
+
 def training_pairs(ds: PreparedDataset) -> set[tuple[str, str]]:
     """Raw (user_id, item_id) pairs of the training split: the keys profiles may use."""
-    return _raw_pairs(ds, ds.split_frame("train"))
+    return split_pairs(ds, "train")
 
 
 def interaction_pairs(ds: PreparedDataset) -> set[tuple[str, str]]:

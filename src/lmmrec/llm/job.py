@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import extraction_reviews, training_pairs
-from lmmrec.errors import ConfigError
+from lmmrec.errors import ConfigError, LmmrecError
 from lmmrec.llm.backends import Backend, BackendError
 from lmmrec.llm.prompts import (
     PROMPT_VERSION,
@@ -23,10 +23,21 @@ from lmmrec.llm.prompts import (
     system_prompt,
 )
 from lmmrec.llm.schemas import ReviewMotivations
-from lmmrec.llm.store import Record, Store
+from lmmrec.llm.store import UNANSWERED, Record, Store
 
 CHARS_PER_TOKEN = 4.0  # rough, for dry-run estimates only
 DEFAULT_OUTPUT_TOKENS = 50
+# This many unanswered requests in a row mean the server is down: stop instead of marking
+# the rest of the dataset as failed.
+MAX_UNANSWERED_IN_A_ROW = 8
+
+
+class ServerUnreachable(LmmrecError):
+    """The server stopped answering; what landed is stored and a rerun resumes."""
+
+
+def unanswered(error: str | None) -> bool:
+    return bool(error) and str(error).startswith(UNANSWERED)
 
 
 def parse_shard(spec: str | None) -> tuple[int, int]:
@@ -74,8 +85,9 @@ def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
     keys = training_pairs(ds)
     hashes = {i.input_hash() for i in inputs if (i.user_id, i.item_id) in keys}
     statuses = store.statuses()
+    retry = store.failed_hashes(UNANSWERED)
     done = sum(statuses.get(h) == "ok" for h in hashes)
-    failed = sum(statuses.get(h) == "failed" for h in hashes)
+    failed = sum(statuses.get(h) == "failed" and h not in retry for h in hashes)
     return {"total": len(hashes), "done": done, "failed": failed,
             "pending": len(hashes) - done - failed}
 
@@ -107,6 +119,7 @@ class Plan:
 def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (0, 1),
          limit: int | None = None, retry_failed: bool = False) -> Plan:
     statuses = store.statuses()
+    retry = store.failed_hashes(UNANSWERED)
     todo, hashes = [], []
     seen: set[str] = set()
     n_total = n_done = n_failed = n_other = 0
@@ -123,7 +136,7 @@ def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (
         if status == "ok":
             n_done += 1
             continue
-        if status == "failed":
+        if status == "failed" and h not in retry:
             n_failed += 1
             if not retry_failed:
                 continue
@@ -199,17 +212,27 @@ class RunSummary:
 
 
 def run(backend: Backend, store: Store, p: Plan,
-        on_result: Callable[[Record], None] | None = None) -> RunSummary:
-    """Send every planned request; each result is committed to the store as it lands."""
+        on_result: Callable[[Record], None] | None = None,
+        max_unanswered: int = MAX_UNANSWERED_IN_A_ROW) -> RunSummary:
+    """Send every planned request; each result is committed to the store as it lands.
+    Raises :class:`ServerUnreachable` after ``max_unanswered`` unanswered requests in a row."""
     summary = RunSummary()
     t0 = time.perf_counter()
     work = list(zip(p.todo, p.hashes, strict=True))
+    in_a_row = 0
 
     def land(rec: Record) -> None:
+        nonlocal in_a_row
         store.put(rec)
         summary.add(rec)
         if on_result:
             on_result(rec)
+        in_a_row = in_a_row + 1 if unanswered(rec.error) else 0
+        if in_a_row >= max_unanswered:
+            raise ServerUnreachable(
+                f"stopped: the server did not answer {in_a_row} requests in a row (last: "
+                f"{rec.error}). {summary.ok} ok and {summary.failed} failed this run are "
+                "stored; rerun when the server is back: unanswered requests are retried")
 
     try:
         if backend.concurrency <= 1:
@@ -218,14 +241,19 @@ def run(backend: Backend, store: Store, p: Plan,
         else:
             with ThreadPoolExecutor(backend.concurrency) as pool:
                 pending: set[Future[Record]] = set()
-                for inp, h in work:
-                    pending.add(pool.submit(extract_one, backend, inp, h))
-                    if len(pending) >= 2 * backend.concurrency:
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for f in done:
-                            land(f.result())
-                for f in pending:
-                    land(f.result())
+                try:
+                    for inp, h in work:
+                        pending.add(pool.submit(extract_one, backend, inp, h))
+                        if len(pending) >= 2 * backend.concurrency:
+                            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                            for f in done:
+                                land(f.result())
+                    for f in pending:
+                        land(f.result())
+                except BaseException:
+                    for f in pending:  # queued ones never start; running ones are dropped
+                        f.cancel()
+                    raise
     finally:
         summary.seconds = time.perf_counter() - t0
     return summary

@@ -41,6 +41,11 @@ CREATE TABLE IF NOT EXISTS results (
 CREATE INDEX IF NOT EXISTS results_pair ON results (user_id, item_id);
 """
 
+# The error of a request the server never answered (time-outs, 5xx, 429 past every retry).
+# It says nothing about its review, so it is not a failure of the review: `counts` reports
+# it apart and the next run retries it without --retry-failed.
+UNANSWERED = "backend: gave up"
+
 COLUMNS = ("model_id", "prompt_version", "input_hash", "user_id", "item_id", "status", "raw",
            "parsed", "prompt_tokens", "output_tokens", "cached_tokens", "latency_s",
            "attempts", "error", "created_at")
@@ -144,6 +149,12 @@ class Store:
         """input_hash -> status for this store's model and prompt version."""
         return dict(self.db.execute("SELECT input_hash, status FROM results").fetchall())
 
+    def failed_hashes(self, error_prefix: str) -> set[str]:
+        """input_hash of failed results whose error starts with ``error_prefix``."""
+        rows = self.db.execute("SELECT input_hash FROM results WHERE status = 'failed' "
+                               "AND substr(error, 1, ?) = ?", (len(error_prefix), error_prefix))
+        return {h for (h,) in rows}
+
     def records(self, status: str | None = None) -> Iterator[Record]:
         sql = f"SELECT {', '.join(COLUMNS)} FROM results"
         args: tuple[Any, ...] = ()
@@ -157,11 +168,15 @@ class Store:
             yield Record(**d)
 
     def counts(self) -> dict[str, Any]:
+        """done, failed (for good), unanswered (retried on the next run), tokens, latency."""
         row = self.db.execute(
             "SELECT SUM(status='ok'), SUM(status='failed'), COALESCE(SUM(prompt_tokens),0), "
             "COALESCE(SUM(output_tokens),0), COALESCE(SUM(cached_tokens),0), "
-            "COALESCE(SUM(latency_s),0) FROM results").fetchone()
-        return {"done": int(row[0] or 0), "failed": int(row[1] or 0),
+            "COALESCE(SUM(latency_s),0), SUM(status='failed' AND substr(error, 1, ?) = ?) "
+            "FROM results", (len(UNANSWERED), UNANSWERED)).fetchone()
+        unanswered = int(row[6] or 0)
+        return {"done": int(row[0] or 0), "failed": int(row[1] or 0) - unanswered,
+                "unanswered": unanswered,
                 "prompt_tokens": int(row[2]), "output_tokens": int(row[3]),
                 "cached_tokens": int(row[4]), "latency_s": float(row[5])}
 

@@ -60,7 +60,7 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
             return 0
         with Store(store) as st:
             c = st.counts()
-        return c["done"] + c["failed"]
+        return c["done"] + c["failed"] + c["unanswered"]
 
     try:
         with Progress(console=Console(stderr=True)) as bar:

@@ -23,7 +23,9 @@ from typing import Any
 
 import pandas as pd
 
+from lmmrec.data.leakage import split_pairs
 from lmmrec.errors import DataError
+from lmmrec.llm.store import UNANSWERED
 
 FORMAT = "lmmrec-motivations/1"
 REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "neg", "attr",
@@ -84,21 +86,18 @@ def export_artifact(store_path: str | Path, out: str | Path,
     inputs = review_inputs(ds)
     df, meta = _records_frame(store_path, inputs)
     ok = int((df["status"] == "ok").sum())
-    failed = int((df["status"] == "failed").sum())
+    # unanswered requests (server down) are pending, not failures: a rerun retries them
+    failed = int(((df["status"] == "failed") & ~df["error"].str.startswith(UNANSWERED)).sum())
     counts: dict[str, Any] = {
         "reviews_total": len(inputs), "extracted": ok, "failed": failed,
         "pending": len(inputs) - ok - failed, "complete": ok + failed == len(inputs),
         "failure_rate": round(failed / max(1, ok + failed), 4)}
-    split_of = {(str(u), str(i)): s for u, i, s in zip(
-        ds.users["raw_id"].astype(str).to_numpy()[ds.interactions["user"].to_numpy()],
-        ds.items["raw_id"].astype(str).to_numpy()[ds.interactions["item"].to_numpy()],
-        ds.interactions["split"], strict=True)}
     have = set(zip(df.loc[df["status"] == "ok", "user_id"],
                    df.loc[df["status"] == "ok", "item_id"], strict=True))
     coverage: dict[str, Any] = {}
     for split in ("train", "val", "test"):
-        keys = [k for k, s in split_of.items() if s == split]
-        coverage[split] = {"interactions": len(keys), "extracted": sum(k in have for k in keys)}
+        keys = split_pairs(ds, split)
+        coverage[split] = {"interactions": len(keys), "extracted": len(keys & have)}
     coverage["split_of"] = ds.manifest.get("split", {})
     calls = df.drop_duplicates("input_hash")
     manifest = {
