@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export LMMREC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export LMMREC_CACHE_DIR ?= $(HOME)/.cache/lmmrec
 
-.PHONY: demo test bench lint install install-test extract release-motivations chromium
+.PHONY: demo test bench lint install install-test extract extract-items release-motivations chromium
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -69,7 +69,20 @@ extract: install
 	  --store $(WORK)/stores/$(DATASET).sqlite --workers $(EXTRACT_WORKERS)
 	$(MAKE) release-motivations DATASET=$(DATASET)
 
+# What each item's listing (title, description, tags) offers: one call per listed item, into
+# a store of its own (datasets with item metadata: amazon-beauty-2023-mini, steam-au).
+extract-items: install
+	test -f $(WORK)/prepared/$(DATASET)/manifest.json || \
+	  $(VENV)/bin/lmmrec data prepare $(DATASET) --out $(WORK)/prepared/$(DATASET)
+	test -f $(ITEM_STORE) || ! test -d releases/motivations/$(DATASET) || \
+	  $(VENV)/bin/lmmrec extract import releases/motivations/$(DATASET) --items \
+	    --store $(ITEM_STORE)
+	$(VENV)/bin/lmmrec extract --items --data $(WORK)/prepared/$(DATASET) --store $(ITEM_STORE)
+	$(MAKE) release-motivations DATASET=$(DATASET)
+
+ITEM_STORE = $(WORK)/stores/$(DATASET)-items.sqlite
 release-motivations: install
 	$(VENV)/bin/lmmrec extract export --store $(WORK)/stores/$(DATASET).sqlite \
-	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET)
+	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET) \
+	  $(if $(wildcard $(ITEM_STORE)),--item-store $(ITEM_STORE))
 	$(VENV)/bin/lmmrec embed releases/motivations/$(DATASET)

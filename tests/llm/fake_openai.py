@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 REVIEW_RE = re.compile(r"<review>(.*)</review>", re.S)
+ITEM_RE = re.compile(r"<item>(.*)</item>", re.S)
 _STOP = {"this", "that", "with", "have", "they", "them", "were", "very", "from", "just",
          "your", "will", "what", "when", "would", "there", "their", "been", "because",
          "which", "about", "really", "than", "then", "also", "some", "into", "only", "more",
@@ -39,8 +40,9 @@ class Reply:
 
 
 def review_text(body: dict[str, Any]) -> str:
+    """The fenced review (or item listing) of a request."""
     user = next(m["content"] for m in body["messages"] if m["role"] == "user")
-    m = REVIEW_RE.search(user)
+    m = REVIEW_RE.search(user) or ITEM_RE.search(user)
     return m.group(1) if m else user
 
 
@@ -56,6 +58,9 @@ def valid_answer(body: dict[str, Any]) -> dict[str, Any]:
     words += ["general", "purchase", "useful", "product"]
     pos = [f"{words[0]} {words[1]}"]
     attr = [f"{words[2]} {words[3]}"] if len(words) >= 4 else ["basic item"]
+    user = next(m["content"] for m in body["messages"] if m["role"] == "user")
+    if ITEM_RE.search(user):  # an item listing (prompt item_v1)
+        return {"what": f"a {words[0]} product", "attr": attr, "serves": pos}
     neg = [f"{words[-1]} {words[0]}"] if len(words) % 2 else []
     return {"why": f"customer mentions {words[0]}", "pos": pos, "neg": neg, "attr": attr}
 

@@ -42,8 +42,12 @@ def extract_cmd(
     price_output: Annotated[float, typer.Option(help="price per 1k output tokens")] = 0.0,
     workers: Annotated[int, typer.Option(
         help="run N shard processes into the same store (local: one core each)")] = 1,
+    items: Annotated[bool, typer.Option(
+        "--items", help="extract what each item's listing (title, description, tags) offers, "
+        "into a store of its own")] = False,
 ) -> None:
-    """Extract per-review motivations of DATA into STORE; a rerun does only what is missing."""
+    """Extract per-review motivations of DATA into STORE; a rerun does only what is missing.
+    With --items: per-item offers from the item listings (prompt item_v1)."""
     if ctx.invoked_subcommand is not None:
         return
     if workers > 1 and not dry_run:
@@ -54,19 +58,21 @@ def extract_cmd(
         from lmmrec.llm.workers import run_workers
 
         typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
-                                          workers, retry_failed), indent=2))
+                                          workers, retry_failed, items=items), indent=2))
         return
     if data is None or store is None:
         # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
         raise ConfigError("--data and --store are required")
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import job
-    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, PROMPT_VERSION
     from lmmrec.llm.store import Store
 
     cfg = _backend_config(backend, config, overrides)
     ds = PreparedDataset.load(data)
-    inputs = job.review_inputs(ds)
+    inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+    if items and not inputs:
+        raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
     if dry_run:  # reads the store if there is one; never creates it
         with Store(store if store.exists() else ":memory:") as st:
@@ -76,7 +82,8 @@ def extract_cmd(
         typer.echo(json.dumps({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
                                **est}, indent=2))
         return
-    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, PROMPT_VERSION)
+    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed,
+         ITEM_PROMPT_VERSION if items else PROMPT_VERSION)
 
 
 def _avg_output_tokens(st) -> float:
@@ -114,7 +121,8 @@ def _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, versio
 
     with Store(store_path, backend.model_id, version, prompt_fingerprint(version)) as st:
         p = job.plan(inputs, st, sh, limit, retry_failed)
-        typer.echo(f"{name}: {p.n_total} reviews, {p.n_done} done, {p.n_failed} failed, "
+        what = "items" if version.startswith("item_") else "reviews"
+        typer.echo(f"{name}: {p.n_total} {what}, {p.n_done} done, {p.n_failed} failed, "
                    f"{len(p.todo)} to do now ({backend.model_id}, prompt {version})", err=True)
         stats = {"ok": 0, "failed": 0, "tokens": 0}
         with Progress(TextColumn("[bold]extract"), BarColumn(), MofNCompleteColumn(),
@@ -139,6 +147,7 @@ def stats_cmd(
     store: Annotated[Path, typer.Option(help="SQLite store")],
     data: Annotated[Path | None, typer.Option(help="prepared dataset, to count pending")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    items: Annotated[bool, typer.Option("--items", help="an item store (--items)")] = False,
 ) -> None:
     """Counts of a store: done, failed, pending, tokens."""
     from lmmrec.llm.store import Store
@@ -153,9 +162,10 @@ def stats_cmd(
             from lmmrec.llm import job
 
             ds = PreparedDataset.load(data)
-            inputs = job.review_inputs(ds)
+            inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
             out["pending"] = len(job.plan(inputs, st).todo)
-            out["train"] = job.training_coverage(ds, inputs, st)  # this split's training reviews
+            if not items:  # this split's training reviews
+                out["train"] = job.training_coverage(ds, inputs, st)
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -179,23 +189,29 @@ def export_cmd(
     store: Annotated[Path, typer.Option(help="SQLite store")],
     out: Annotated[Path, typer.Option(help="artifact folder")],
     data: Annotated[Path, typer.Option(help="prepared dataset the store was extracted from")],
+    item_store: Annotated[Path | None, typer.Option(
+        help="item store (`extract --items`); without it, OUT's item offers are kept")] = None,
 ) -> None:
     """Write the motivation artifact (Parquet + manifest) of DATA's reviews from a store."""
     from lmmrec.text.artifact import export_artifact
 
-    manifest = export_artifact(store, out, data)
-    typer.echo(json.dumps(manifest["counts"], indent=2))
+    manifest = export_artifact(store, out, data, item_store)
+    counts = manifest["counts"]
+    if "items" in manifest:
+        counts = {**counts, "items": manifest["items"]["counts"]}
+    typer.echo(json.dumps(counts, indent=2))
 
 
 @extract_app.command("import")
 def import_cmd(
     artifact: Annotated[Path, typer.Argument(help="a released motivation artifact")],
     store: Annotated[Path, typer.Option(help="store to seed (created if missing)")],
+    items: Annotated[bool, typer.Option("--items", help="seed an item store")] = False,
 ) -> None:
     """Seed a store from an artifact, so extraction resumes where the artifact ends."""
     from lmmrec.text.artifact import import_artifact
 
-    typer.echo(json.dumps({"imported": import_artifact(artifact, store)}))
+    typer.echo(json.dumps({"imported": import_artifact(artifact, store, items)}))
 
 
 def embed_cmd(

@@ -17,12 +17,11 @@ from lmmrec.data.leakage import extraction_reviews, training_pairs
 from lmmrec.errors import ConfigError, LmmrecError
 from lmmrec.llm.backends import Backend, BackendError
 from lmmrec.llm.prompts import (
-    PROMPT_VERSION,
+    ItemInput,
     ReviewInput,
     request,
     system_prompt,
 )
-from lmmrec.llm.schemas import ReviewMotivations
 from lmmrec.llm.store import UNANSWERED, Record, Store
 
 CHARS_PER_TOKEN = 4.0  # rough, for dry-run estimates only
@@ -77,6 +76,19 @@ def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
     return out
 
 
+def item_inputs(ds: PreparedDataset) -> list[ItemInput]:
+    """Every item with a catalogue listing (title, description or tags). Metadata is not
+    interaction data, so it belongs to no split and every profile may use it."""
+    cols = [c for c in ("title", "description", "tags") if c in ds.items]
+    out = []
+    for row in ds.items.itertuples(index=False):
+        vals = {c: str(getattr(row, c) or "").strip() for c in cols}
+        vals = {c: ("" if v == "nan" else v) for c, v in vals.items()}
+        if any(vals.values()):
+            out.append(ItemInput(str(row.raw_id), **vals))
+    return out
+
+
 def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
                       store: Store) -> dict[str, int]:
     """How far the store is on this split's training reviews (distinct requests among
@@ -92,9 +104,12 @@ def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
             "pending": len(hashes) - done - failed}
 
 
+Input = ReviewInput | ItemInput
+
+
 @dataclass
 class Plan:
-    todo: list[ReviewInput]
+    todo: list[Input]
     hashes: list[str]
     n_total: int
     n_done: int
@@ -103,7 +118,8 @@ class Plan:
 
     def estimate(self, price_per_1k_prompt: float = 0.0, price_per_1k_output: float = 0.0,
                  output_tokens_per_call: float = DEFAULT_OUTPUT_TOKENS) -> dict[str, Any]:
-        prefix = len(system_prompt()) / CHARS_PER_TOKEN
+        version = self.todo[0].VERSION if self.todo else ReviewInput.VERSION
+        prefix = len(system_prompt(version)) / CHARS_PER_TOKEN
         variable = sum(len(i.user_message()) for i in self.todo) / CHARS_PER_TOKEN
         calls = len(self.todo)
         prompt_tokens = int(calls * (prefix + 12) + variable)
@@ -116,7 +132,7 @@ class Plan:
                 "other_shards": self.n_other_shards, "total_reviews": self.n_total}
 
 
-def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (0, 1),
+def plan(inputs: Iterable[Input], store: Store, shard: tuple[int, int] = (0, 1),
          limit: int | None = None, retry_failed: bool = False) -> Plan:
     statuses = store.statuses()
     retry = store.failed_hashes(UNANSWERED)
@@ -147,10 +163,11 @@ def plan(inputs: Iterable[ReviewInput], store: Store, shard: tuple[int, int] = (
     return Plan(todo, hashes, n_total, n_done, n_failed, n_other)
 
 
-def extract_one(backend: Backend, inp: ReviewInput, input_hash: str,
+def extract_one(backend: Backend, inp: Input, input_hash: str,
                 attempts: int = 2) -> Record:
-    """One review -> one record; invalid output is retried, then recorded as a failure."""
-    rec = Record(backend.model_id, PROMPT_VERSION, input_hash, inp.user_id, inp.item_id,
+    """One review (or item) -> one record; invalid output is retried, then recorded as a
+    failure."""
+    rec = Record(backend.model_id, inp.VERSION, input_hash, inp.user_id, inp.item_id,
                  status="failed", attempts=0)
     req = request(inp)
     for attempt in range(1, attempts + 1):
@@ -168,7 +185,7 @@ def extract_one(backend: Backend, inp: ReviewInput, input_hash: str,
         try:
             if c.finish_reason == "length":
                 raise ValueError("answer truncated at max_tokens")
-            parsed = ReviewMotivations.model_validate(json.loads(c.text))
+            parsed = inp.parse(json.loads(c.text))
             if parsed.is_empty():
                 raise ValueError("no well-formed motivation phrases")
         except (ValueError, ValidationError) as e:

@@ -39,6 +39,15 @@ def normalise_phrase(raw: str) -> str | None:
     return text
 
 
+def safe_sentence(v: Any) -> str:
+    """Free text, so kept only when it does not echo instructions, links or markup."""
+    text = " ".join(str(v).split())[:200]
+    low = text.lower()
+    if _INSTRUCTION_WORDS.search(low) or _URLISH.search(low) or "<" in low or ">" in low:
+        return ""
+    return text
+
+
 def clean_phrases(values: list[Any], limit: int) -> list[str]:
     out: list[str] = []
     for v in values:
@@ -61,12 +70,7 @@ class ReviewMotivations(BaseModel):
     @field_validator("why", mode="before")
     @classmethod
     def _why(cls, v: Any) -> str:
-        """Free text, so kept only when it does not echo instructions, links or markup."""
-        text = " ".join(str(v).split())[:200]
-        low = text.lower()
-        if _INSTRUCTION_WORDS.search(low) or _URLISH.search(low) or "<" in low or ">" in low:
-            return ""
-        return text
+        return safe_sentence(v)
 
     @field_validator("pos", "attr", mode="before")
     @classmethod
@@ -80,6 +84,34 @@ class ReviewMotivations(BaseModel):
 
     def is_empty(self) -> bool:
         return not (self.pos or self.attr)
+
+
+class ItemOffer(BaseModel):
+    """What an item's own metadata (title, description, tags) says it offers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    what: str = Field(default="", max_length=200)
+    attr: list[str] = Field(default_factory=list)
+    serves: list[str] = Field(default_factory=list)
+
+    @field_validator("what", mode="before")
+    @classmethod
+    def _what(cls, v: Any) -> str:
+        return safe_sentence(v)
+
+    @field_validator("attr", mode="before")
+    @classmethod
+    def _five(cls, v: Any) -> list[str]:
+        return clean_phrases(v if isinstance(v, list) else [], 5)
+
+    @field_validator("serves", mode="before")
+    @classmethod
+    def _three(cls, v: Any) -> list[str]:
+        return clean_phrases(v if isinstance(v, list) else [], 3)
+
+    def is_empty(self) -> bool:
+        return not (self.attr or self.serves)
 
 
 def _phrase_schema() -> dict[str, Any]:
@@ -97,5 +129,20 @@ def review_json_schema() -> dict[str, Any]:
             "attr": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 4},
         },
         "required": ["why", "pos", "neg", "attr"],
+        "additionalProperties": False,
+    }
+
+
+def item_json_schema() -> dict[str, Any]:
+    """JSON schema of an item's offer; the one-sentence description first (its reasoning)."""
+    return {
+        "type": "object",
+        "properties": {
+            "what": {"type": "string", "maxLength": 110},
+            "attr": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 5},
+            "serves": {"type": "array", "items": _phrase_schema(), "minItems": 1,
+                       "maxItems": 3},
+        },
+        "required": ["what", "attr", "serves"],
         "additionalProperties": False,
     }

@@ -18,7 +18,8 @@ from lmmrec.errors import LmmrecError
 
 
 def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
-                    overrides: list[str], workers: int, retry_failed: bool) -> list[list[str]]:
+                    overrides: list[str], workers: int, retry_failed: bool,
+                    items: bool = False) -> list[list[str]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     cmds = []
     for i in range(workers):
@@ -32,13 +33,15 @@ def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
             cmd += ["--set", f"local.threads={threads}"]
         if retry_failed:
             cmd.append("--retry-failed")
+        if items:
+            cmd.append("--items")
         cmds.append(cmd)
     return cmds
 
 
 def run_workers(data: Path, store: Path, backend: str, config: Path | None,
                 overrides: list[str], workers: int, retry_failed: bool = False,
-                poll_s: float = 2.0) -> dict[str, Any]:
+                poll_s: float = 2.0, items: bool = False) -> dict[str, Any]:
     """Start the shard processes, show the store filling up, and wait for all of them."""
     from rich.console import Console
     from rich.progress import Progress
@@ -47,10 +50,12 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
     from lmmrec.llm import job
     from lmmrec.llm.store import Store
 
-    inputs = job.review_inputs(PreparedDataset.load(data))
+    ds = PreparedDataset.load(data)
+    inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
     total = len({i.input_hash() for i in inputs})
     store.parent.mkdir(parents=True, exist_ok=True)
-    cmds = worker_commands(data, store, backend, config, overrides, workers, retry_failed)
+    cmds = worker_commands(data, store, backend, config, overrides, workers, retry_failed,
+                           items)
     logs = [store.with_name(f"{store.name}.worker{i}.log") for i in range(workers)]
     procs = [subprocess.Popen(c, stdout=open(lg, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
              for c, lg in zip(cmds, logs, strict=True)]

@@ -4,7 +4,9 @@ Folder layout::
 
     reviews.parquet     one row per extracted review: input_hash, user_id, item_id (raw ids),
                         status, why, pos, neg, attr (lists of phrases), tokens, error
-    manifest.json       format, dataset, model, prompt version, counts, coverage
+    items.parquet       (optional, `extract --items`) one row per item listing: input_hash,
+                        item_id, status, what, attr, serves, tokens, error
+    manifest.json       format, dataset, model, prompt version, counts, coverage, items
     phrases.parquet     (after `lmmrec embed`) distinct texts, row i <-> embeddings row i
     embeddings.npy      (after `lmmrec embed`) float16 [n_texts, dim], L2-normalised
 
@@ -31,27 +33,31 @@ FORMAT = "lmmrec-motivations/1"
 REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "neg", "attr",
                   "prompt_tokens", "output_tokens", "cached_tokens", "latency_s", "attempts",
                   "error"]
+ITEM_COLUMNS = ["input_hash", "item_id", "status", "what", "attr", "serves", "prompt_tokens",
+                "output_tokens", "cached_tokens", "latency_s", "attempts", "error"]
+PHRASE_COLUMNS = {"reviews": ("pos", "neg", "attr"), "items": ("attr", "serves")}
 
 
-def _records_frame(store_path: Path, inputs: list[Any]) -> tuple[pd.DataFrame, dict[str, str]]:
-    """One row per review input that has a result. Results are looked up by input hash, so
-    two interactions with the same review text both get the one extraction; successful
-    answers are parsed again from the model's raw text with today's phrase rules (a rule made
-    stricter drops phrases, one made looser recovers them), or from the stored parse when a
-    store has no raw text (imported from an artifact)."""
-    from lmmrec.llm.schemas import ReviewMotivations
+def _records_frame(store_path: Path, inputs: list[Any],
+                   columns: list[str] = REVIEW_COLUMNS) -> tuple[pd.DataFrame, dict[str, str]]:
+    """One row per input (review or item) that has a result. Results are looked up by input
+    hash, so two interactions with the same review text both get the one extraction;
+    successful answers are parsed again from the model's raw text with today's phrase rules
+    (a rule made stricter drops phrases, one made looser recovers them), or from the stored
+    parse when a store has no raw text (imported from an artifact)."""
     from lmmrec.llm.store import Store
 
-    def today(r: Any) -> dict[str, Any]:
+    def today(inp: Any, r: Any) -> dict[str, Any]:
+        empty = inp.OUTPUT().model_dump()
         if r.status != "ok":
-            return {}
+            return empty
         src = r.parsed
         if r.raw:
             try:
                 src = json.loads(r.raw)
             except ValueError:
                 pass
-        return ReviewMotivations.model_validate(src).model_dump() if src else {}
+        return inp.parse(src).model_dump() if src else empty
 
     with Store(store_path) as st:
         meta = st.meta()
@@ -62,36 +68,60 @@ def _records_frame(store_path: Path, inputs: list[Any]) -> tuple[pd.DataFrame, d
         r = by_hash.get(h)
         if r is None:
             continue
-        p = today(r)
         rows.append({"input_hash": h, "user_id": inp.user_id, "item_id": inp.item_id,
-                     "status": r.status, "why": p.get("why", ""), "pos": p.get("pos", []),
-                     "neg": p.get("neg", []), "attr": p.get("attr", []),
+                     "status": r.status, **today(inp, r),
                      "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
                      "cached_tokens": r.cached_tokens, "latency_s": r.latency_s,
                      "attempts": r.attempts, "error": r.error or ""})
-    df = pd.DataFrame(rows, columns=REVIEW_COLUMNS)
+    df = pd.DataFrame(rows, columns=columns)
     return df, meta
 
 
-def export_artifact(store_path: str | Path, out: str | Path,
-                    data: str | Path) -> dict[str, Any]:
-    """Write the artifact of ``store_path`` for dataset ``data`` into ``out`` atomically."""
-    from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import review_inputs
-
-    store_path, out = Path(store_path), Path(out)
-    if not store_path.exists():
-        raise DataError("store not found", path=store_path)
-    ds = PreparedDataset.load(data)
-    inputs = review_inputs(ds)
-    df, meta = _records_frame(store_path, inputs)
+def _counts(df: pd.DataFrame, total: int) -> dict[str, Any]:
     ok = int((df["status"] == "ok").sum())
     # unanswered requests (server down) are pending, not failures: a rerun retries them
     failed = int(((df["status"] == "failed") & ~df["error"].str.startswith(UNANSWERED)).sum())
-    counts: dict[str, Any] = {
-        "reviews_total": len(inputs), "extracted": ok, "failed": failed,
-        "pending": len(inputs) - ok - failed, "complete": ok + failed == len(inputs),
-        "failure_rate": round(failed / max(1, ok + failed), 4)}
+    return {"total": total, "extracted": ok, "failed": failed, "pending": total - ok - failed,
+            "complete": ok + failed == total, "failure_rate": round(failed / max(1, ok + failed),
+                                                                     4)}
+
+
+def _tokens(df: pd.DataFrame) -> dict[str, Any]:
+    # per distinct request (identical reviews share one), not per review row
+    calls = df.drop_duplicates("input_hash")
+    return {"prompt": int(calls["prompt_tokens"].sum()),
+            "output": int(calls["output_tokens"].sum()),
+            "cached": int(calls["cached_tokens"].sum())}
+
+
+def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
+                    item_store: str | Path | None = None) -> dict[str, Any]:
+    """Write the artifact of ``store_path`` for dataset ``data`` into ``out`` atomically.
+    Item offers come from ``item_store`` (`extract --items`); without one, those of the
+    artifact already at ``out`` are kept."""
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm.job import item_inputs, review_inputs
+
+    store_path, out = Path(store_path), Path(out)
+    for path in (store_path, item_store):
+        if path is not None and not Path(path).exists():
+            raise DataError("store not found", path=path)
+    ds = PreparedDataset.load(data)
+    inputs = review_inputs(ds)
+    df, meta = _records_frame(store_path, inputs)
+    c = _counts(df, len(inputs))
+    counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c}
+    items, items_info = None, None
+    if item_store is not None:
+        listed = item_inputs(ds)
+        items, item_meta = _records_frame(Path(item_store), listed, ITEM_COLUMNS)
+        items_info = {"model_id": item_meta.get("model_id"),
+                      "prompt_version": item_meta.get("prompt_version"),
+                      "counts": _counts(items, len(listed)), "tokens": _tokens(items),
+                      "request_seconds_sum": round(float(items["latency_s"].sum()), 1)}
+    elif (out / "items.parquet").exists():
+        items = pd.read_parquet(out / "items.parquet")
+        items_info = read_manifest(out).get("items")
     have = set(zip(df.loc[df["status"] == "ok", "user_id"],
                    df.loc[df["status"] == "ok", "item_id"], strict=True))
     coverage: dict[str, Any] = {}
@@ -99,7 +129,6 @@ def export_artifact(store_path: str | Path, out: str | Path,
         keys = split_pairs(ds, split)
         coverage[split] = {"interactions": len(keys), "extracted": len(keys & have)}
     coverage["split_of"] = ds.manifest.get("split", {})
-    calls = df.drop_duplicates("input_hash")
     manifest = {
         "format": FORMAT,
         "dataset": ds.name,
@@ -107,12 +136,10 @@ def export_artifact(store_path: str | Path, out: str | Path,
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
         "coverage": coverage,
-        # per distinct request (identical reviews share one), not per review row
-        "tokens": {"prompt": int(calls["prompt_tokens"].sum()),
-                   "output": int(calls["output_tokens"].sum()),
-                   "cached": int(calls["cached_tokens"].sum())},
+        "tokens": _tokens(df),
         # summed request latency: above the wall time when requests ran in parallel
-        "request_seconds_sum": round(float(calls["latency_s"].sum()), 1),
+        "request_seconds_sum": round(float(df.drop_duplicates("input_hash")["latency_s"].sum()),
+                                     1),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
@@ -121,9 +148,12 @@ def export_artifact(store_path: str | Path, out: str | Path,
     tmp.mkdir(parents=True)
     try:
         df.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
+        if items is not None:
+            items.to_parquet(tmp / "items.parquet", index=False, compression="zstd")
+            manifest["items"] = items_info
         # The previous embeddings carry over only when they cover every phrase of this
         # export; otherwise the artifact has none until `lmmrec embed` (training refuses it).
-        if _embedded_all(out, df):
+        if _embedded_all(out, df, items):
             for name in ("phrases.parquet", "embeddings.npy"):
                 shutil.copy2(out / name, tmp / name)
             manifest["embedding"] = read_manifest(out)["embedding"]
@@ -137,8 +167,8 @@ def export_artifact(store_path: str | Path, out: str | Path,
     return manifest
 
 
-def _embedded_all(folder: Path, reviews: pd.DataFrame) -> bool:
-    """Whether ``folder`` holds embeddings of every phrase of ``reviews``."""
+def _embedded_all(folder: Path, reviews: pd.DataFrame, items: pd.DataFrame | None) -> bool:
+    """Whether ``folder`` holds embeddings of every phrase of ``reviews`` and ``items``."""
     from lmmrec.text.embed import artifact_texts
 
     if not all((folder / n).exists() for n in ("phrases.parquet", "embeddings.npy",
@@ -147,7 +177,7 @@ def _embedded_all(folder: Path, reviews: pd.DataFrame) -> bool:
     if "embedding" not in read_manifest(folder):
         return False
     have = set(pd.read_parquet(folder / "phrases.parquet")["text"].tolist())
-    return set(artifact_texts(reviews)) <= have
+    return set(artifact_texts(reviews, items)) <= have
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
@@ -183,20 +213,44 @@ def load_reviews(folder: str | Path) -> pd.DataFrame:
     return df[df["status"] == "ok"].reset_index(drop=True)
 
 
-def import_artifact(folder: str | Path, store_path: str | Path) -> int:
-    """Seed a store from a released artifact so extraction resumes instead of restarting."""
+def load_items(folder: str | Path) -> pd.DataFrame:
+    """The artifact's successfully extracted item offers (empty if it has none)."""
+    folder = Path(folder)
+    path = folder / "items.parquet"
+    if not path.exists():
+        return pd.DataFrame(columns=ITEM_COLUMNS)
+    df = pd.read_parquet(path)
+    missing = [c for c in ("item_id", "status", "attr", "serves") if c not in df.columns]
+    if missing:
+        raise DataError("missing column", path=path, field=missing[0])
+    return df[df["status"] == "ok"].reset_index(drop=True)
+
+
+def import_artifact(folder: str | Path, store_path: str | Path, items: bool = False) -> int:
+    """Seed a store from a released artifact so extraction resumes instead of restarting
+    (``items``: an item store, from the artifact's item offers)."""
     from lmmrec.llm.store import Record, Store
 
     folder = Path(folder)
     m = read_manifest(folder)
-    df = pd.read_parquet(folder / "reviews.parquet")
+    if items:
+        if "items" not in m or not (folder / "items.parquet").exists():
+            return 0
+        model_id, version = m["items"]["model_id"], m["items"]["prompt_version"]
+        df = pd.read_parquet(folder / "items.parquet")
+        fields = ("what", "attr", "serves")
+    else:
+        model_id, version = m["model_id"], m["prompt_version"]
+        df = pd.read_parquet(folder / "reviews.parquet")
+        fields = ("why", "pos", "neg", "attr")
     n = 0
-    with Store(store_path, m["model_id"], m["prompt_version"]) as st:
+    with Store(store_path, model_id, version) as st:
         st.db.execute("BEGIN IMMEDIATE")
         for r in df.itertuples(index=False):
-            parsed = ({"why": r.why, "pos": list(r.pos), "neg": list(r.neg),
-                       "attr": list(r.attr)} if r.status == "ok" else None)
-            st.put(Record(m["model_id"], m["prompt_version"], r.input_hash, r.user_id,
+            parsed = ({f: (getattr(r, f) if isinstance(getattr(r, f), str)
+                           else list(getattr(r, f))) for f in fields}
+                      if r.status == "ok" else None)
+            st.put(Record(model_id, version, r.input_hash, getattr(r, "user_id", ""),
                           r.item_id, r.status, raw=None, parsed=parsed,
                           prompt_tokens=int(r.prompt_tokens), output_tokens=int(r.output_tokens),
                           cached_tokens=int(r.cached_tokens), latency_s=float(r.latency_s),

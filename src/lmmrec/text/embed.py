@@ -106,12 +106,18 @@ def embed_texts(texts: Sequence[str], cfg: EmbedConfig | None = None,
     return np.stack([found[k] for k in keys]).astype(np.float32)
 
 
-def artifact_texts(reviews: pd.DataFrame) -> list[str]:
-    """Every distinct phrase of an artifact, sorted (so row order is deterministic)."""
+def artifact_texts(reviews: pd.DataFrame, items: pd.DataFrame | None = None) -> list[str]:
+    """Every distinct phrase of an artifact's reviews and item offers, sorted (so row order
+    is deterministic)."""
+    from lmmrec.text.artifact import PHRASE_COLUMNS
+
     texts: set[str] = set()
-    for col in ("pos", "neg", "attr"):
-        for phrases in reviews[col]:
-            texts.update(str(p) for p in phrases)
+    for frame, cols in ((reviews, PHRASE_COLUMNS["reviews"]), (items, PHRASE_COLUMNS["items"])):
+        if frame is None:
+            continue
+        for col in cols:
+            for phrases in frame[col]:
+                texts.update(str(p) for p in phrases)
     return sorted(texts)
 
 
@@ -120,12 +126,12 @@ def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[s
     from rich.console import Console
     from rich.progress import Progress
 
-    from lmmrec.text.artifact import load_reviews
+    from lmmrec.text.artifact import load_items, load_reviews
 
     cfg = cfg or EmbedConfig()
     folder = Path(folder)
     manifest = read_manifest(folder)
-    texts = artifact_texts(load_reviews(folder))
+    texts = artifact_texts(load_reviews(folder), load_items(folder))
     with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task("embed", total=len(texts))
         emb = embed_texts(texts, cfg, progress=lambda n: bar.advance(task, n))

@@ -4,7 +4,10 @@ Only training interactions contribute (via the leakage guard's `training_pairs`)
 validation or test review can never reach a profile. Weights are phrase counts,
 normalised per entity: users are described by what drew them (pos) and what disappointed
 them (neg); items by the attributes reviews credit them with (attr) and, at half weight,
-the motivations of the people who chose them (pos).
+the motivations of the people who chose them (pos). Where the artifact has item offers
+(`extract --items`, from titles, descriptions and tags), each item's listing counts as one
+more review of it: its attributes at full weight, the motivations it serves at half. Listings
+belong to no split, so they may describe every item, cold ones included.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import scipy.sparse as sp
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import interaction_pairs, training_pairs
 from lmmrec.errors import DataError
-from lmmrec.text.artifact import load_reviews, read_manifest
+from lmmrec.text.artifact import load_items, load_reviews, read_manifest
 from lmmrec.text.embed import load_embeddings
 
 ITEM_POS_WEIGHT = 0.5
@@ -108,11 +111,15 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
                      zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
     tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
     vocab = {p: j for j, p in enumerate(phrases)}
+    offers = load_items(artifact)
+    offers = offers[offers["item_id"].astype(str).isin(iidx)]
     missing = {str(x) for col in ("pos", "neg", "attr") for lst in tr[col] for x in lst
                if str(x) not in vocab}
+    missing |= {str(x) for col in ("attr", "serves") for lst in offers[col] for x in lst
+                if str(x) not in vocab}
     if missing:  # an export newer than its embeddings: never drop phrases silently
-        raise DataError(f"{len(missing)} phrase(s) of training reviews have no embedding "
-                        f"(e.g. {sorted(missing)[0]!r}): re-run `lmmrec embed {artifact}`",
+        raise DataError(f"{len(missing)} phrase(s) of training reviews or item offers have "
+                        f"no embedding (e.g. {sorted(missing)[0]!r}): re-run `lmmrec embed {artifact}`",
                         path=artifact / "phrases.parquet")
     users = np.array([uidx[str(u)] for u in tr["user_id"]], dtype=np.int64)
     items = np.array([iidx[str(i)] for i in tr["item_id"]], dtype=np.int64)
@@ -126,7 +133,10 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     to_item = sp.csr_matrix((np.ones(n, np.float32), (items, rev)), shape=(ds.n_items, n))
     user_pos = _row_normalise((to_user @ review_user_w).tocsr())
     user_neg = _row_normalise((to_user @ _weights(rev, neg, vocab, n)).tocsr())
-    item = _row_normalise((to_item @ review_item_w).tocsr())
+    listed = np.array([iidx[str(i)] for i in offers["item_id"]], dtype=np.int64)
+    offer_w = (_weights(listed, offers["attr"].tolist(), vocab, ds.n_items)
+               + _weights(listed, offers["serves"].tolist(), vocab, ds.n_items, ITEM_POS_WEIGHT))
+    item = _row_normalise((to_item @ review_item_w + offer_w).tocsr())
     stats = {
         "train_reviews_used": int(n),
         # this split's training interactions (each may have a review) vs those extracted
@@ -135,6 +145,7 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
         "reviews_excluded_not_train": int((~keep).sum()),
         "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
         "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
+        "items_with_offer": int(len(set(listed.tolist()))),
         "n_phrases": len(phrases),
     }
     return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
