@@ -85,6 +85,18 @@ def test_grid_resumes_after_interruption_without_rerunning_finished_cells(
     assert g["time_ratio"] == pytest.approx(1.0)  # the reference itself
     md = (tmp_path / "out" / "results.md").read_text()
     assert "| s/epoch |" in md and f"| {g['seconds_per_epoch']:.3f} |" in md
+    assert md.count("test metrics") == 1 and "val metrics" not in md
+
+    # a search's file says `split: val`: its tables default to validation
+    val = experiment_from_dict(spec(tmp_path / "out", beauty, split="val"), tmp_path)
+    assert run_experiment(val)["ran"] == 0  # the same cells: nothing to run
+    summary = table(tmp_path / "out", show=False)
+    val_r20 = [json.loads((c / "metrics.json").read_text())["val"]["recall@20"]
+               for c in (cell1, cell2)]
+    assert summary["groups"][0]["metrics"]["recall@20"]["mean"] == pytest.approx(
+        sum(val_r20) / 2)
+    md = (tmp_path / "out" / "results.md").read_text()
+    assert "val metrics" in md and "test metrics" not in md
 
 
 def test_only_runs_some_datasets_and_keeps_the_others_cells(beauty, beauty_motivations,
@@ -186,12 +198,12 @@ def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "experiments"
 
 
-@pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 5 * 5),
+@pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 6 * 5),
                                                ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
                                                ("tune-align", 2 * 15 * 3),
-                                               ("tune-cost", 2 * 8 * 3)])
+                                               ("tune-cost", 2 * 10 * 3)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec
@@ -201,6 +213,8 @@ def test_shipped_experiments_parse(name, n_cells, tmp_path):
         assert d.motivations == (None if name == "tune" else f"releases/motivations/{ds}")
     p = plan(exp, check_paths=False)
     assert len({c.dir for c in p.cells}) == n_cells
+    # searches report validation by default, so their closing table never shows test
+    assert s.split == ("val" if name.startswith("tune") else "test")
 
 
 def test_text_noise_plan_shares_base_runs_across_levels(beauty, tmp_path):

@@ -111,14 +111,15 @@ def table_cmd(
         "--reference", help="variant to compare with (default: the file's reference)")] = None,
     metrics: Annotated[str | None, typer.Option(
         "--metrics", help="comma-separated, e.g. recall@20,ndcg@20")] = None,
-    split: Annotated[str, typer.Option("--split", help="test (default) or val")] = "test",
+    split: Annotated[str | None, typer.Option(
+        "--split", help="test or val (default: the experiment file's split, else test)")] = None,
 ) -> None:
     """Mean ± std per (dataset, backbone, variant), relative improvement vs the reference,
     paired t-test and Wilcoxon over seeds; writes DIR/results.md and DIR/results.json."""
     from lmmrec.errors import ConfigError
     from lmmrec.experiment.stats import RESULTS_JSON, RESULTS_MD, table
 
-    if split not in ("test", "val"):
+    if split not in (None, "test", "val"):
         raise ConfigError(f"--split must be test or val, got {split!r}")
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else None
     table(root, reference=reference, metrics=names, split=split)

@@ -20,6 +20,7 @@ An experiment file (YAML)::
     common: [train.progress=false]      # overrides for every cell
     reference: base                     # the variant others are compared with
     metrics: [recall@20, ndcg@20]       # what `experiment table` reports by default
+    split: test                         # or val (searches): the split tables report
     noise: {dataset: amazon-mi-2014}    # optional: the noise-robustness study
 
 Each cell is a normal run folder: OUT/<dataset>/<backbone>/<variant>/seed<k>/ (noise study
@@ -170,6 +171,9 @@ class ExperimentFile(Strict):
     common: list[str] = Field(default_factory=list)
     reference: str | None = None
     metrics: list[str] = Field(default_factory=lambda: ["recall@20", "ndcg@20"], min_length=1)
+    # the split `experiment run` / `table` report by default: a search says val, so that its
+    # closing table never puts test numbers in front of whoever picks
+    split: Literal["test", "val"] = "test"
     noise: NoiseSection | None = None
 
     @field_validator("datasets")

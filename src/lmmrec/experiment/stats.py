@@ -285,7 +285,7 @@ def write_results(root: Path, summary: dict[str, Any], title: str = "") -> tuple
 
 
 def table(root: str | Path, reference: str | None = None, metrics: list[str] | None = None,
-          split: str = "test", console: Any = None, show: bool = True) -> dict[str, Any]:
+          split: str | None = None, console: Any = None, show: bool = True) -> dict[str, Any]:
     """`lmmrec experiment table DIR`: summarise, print, write results.md / results.json."""
     from lmmrec.experiment.spec import _check_metric
 
@@ -300,6 +300,7 @@ def table(root: str | Path, reference: str | None = None, metrics: list[str] | N
         except ValueError as e:
             raise ConfigError(str(e)) from None
     reference = reference or spec.get("reference")
+    split = split or spec.get("split") or "test"
     variants = {c["variant"] for c in cells}
     if reference is not None and reference not in variants:
         raise ConfigError(f"--reference {reference!r} is not a variant of this experiment "
