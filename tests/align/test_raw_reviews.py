@@ -49,3 +49,37 @@ def test_lmmrec_trains_on_raw_reviews(beauty_dir, beauty_motivations, tmp_path):
               if '"loss"' in ln]
     # one batch an epoch here: the first step of the run aligns (align.every counts steps)
     assert losses and '"coord"' in losses[0] and '"mcs"' in losses[0]
+
+
+def test_phrases_and_reviews_side_by_side(beauty_dir, beauty_motivations):
+    """align.text_input=phrases+reviews: one vocabulary of both; an entity's pooled vector
+    is the mean of its phrase-pooled and review-pooled vectors (or the one it has)."""
+    from lmmrec.align.encoders import TextEncoder
+    from lmmrec.align.inputs import build_inputs, combined_inputs
+    from lmmrec.text.profiles import amass
+
+    from lmmrec.align.encoders import SparseRows
+
+    ds = PreparedDataset.load(beauty_dir)
+    ph, rv = build_inputs(amass(ds, beauty_motivations)), raw_review_inputs(ds)
+    # user 0 as if none of its reviews had phrases: the review side must stand alone
+    r = ph.user_rows
+    keep = r.row != 0
+    ph.user_rows = SparseRows(r.row[keep], r.col[keep], r.val[keep], r.n_rows)
+    ph.user_has_text = ph.user_rows.has_rows()
+    both = combined_inputs(ph, rv)
+    assert both.phrases.shape[0] == ph.phrases.shape[0] + rv.phrases.shape[0]
+    enc = TextEncoder(both.text_dim, 1)
+    pooled = {k: (enc.pool(x.user_rows, x.phrases), x.user_has_text)
+              for k, x in (("ph", ph), ("rv", rv), ("both", both))}
+    has_ph, has_rv = pooled["ph"][1], pooled["rv"][1]
+    two = has_ph & has_rv
+    assert two.sum() > 0
+    expected = 0.5 * (pooled["ph"][0] + pooled["rv"][0])
+    assert torch.allclose(pooled["both"][0][two], expected[two], atol=1e-5)
+    one = has_rv & ~has_ph  # reviews but no extracted phrases: the review side alone
+    assert bool(one[0]) and int(one.sum()) >= 1
+    assert torch.allclose(pooled["both"][0][one], pooled["rv"][0][one], atol=1e-5)
+    assert torch.equal(both.user_has_text, has_ph | has_rv)
+    # coordination still pairs the motivations of two reviews
+    assert both.review_user_vec is ph.review_user_vec

@@ -202,7 +202,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
-                                               ("tune-align", 2 * 15 * 3),
+                                               ("tune-align", 2 * 16 * 3),
                                                ("tune-cost", 2 * 10 * 3)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)

@@ -49,7 +49,7 @@ class LMMRecConfig(AlignConfig):
     every: int = Field(8, ge=1)
     # summary: one profile sentence per entity (the no-CoT ablation); reviews: each training
     # review's raw text embedded, no LLM at all (the no-extraction ablation)
-    text_input: Literal["phrases", "summary", "reviews"] = "phrases"
+    text_input: Literal["phrases", "summary", "reviews", "phrases+reviews"] = "phrases"
     pooling: Literal["mean", "attention"] = "mean"
     hidden: int | None = Field(None, ge=1)
     sample: int = Field(1024, ge=2)  # entities per type and step that the alignment sees

@@ -82,10 +82,12 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
                       f"({100 * st['train_coverage']:.1f} %); the others have no text side",
                       stacklevel=2)
     text_input = getattr(cfg, "text_input", "phrases")
-    if text_input == "reviews":
-        from lmmrec.align.inputs import raw_review_inputs
+    if text_input in ("reviews", "phrases+reviews"):
+        from lmmrec.align.inputs import combined_inputs, raw_review_inputs
 
         inputs = raw_review_inputs(ds)
+        if text_input == "phrases+reviews":
+            inputs = combined_inputs(build_inputs(profiles), inputs)
     else:
         needs_summary = text_input == "summary"
         su, si = summary_vectors(profiles, ds, motivations) if needs_summary else (None, None)

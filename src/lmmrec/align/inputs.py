@@ -117,3 +117,20 @@ def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
         rows.append(SparseRows.from_scipy(m))
     return TextInputs(vecs, rows[0], rows[1], vecs, vecs, _owner_csr(users, ds.n_users),
                       _owner_csr(items, ds.n_items), rows[0].has_rows(), rows[1].has_rows())
+
+
+def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:
+    """The LLM's phrases and the raw reviews side by side: one vocabulary holding both, so an
+    entity with both pools each at half weight (pooling renormalises each row), one with
+    either pools that one. Coordination keeps pairing the motivations of two reviews."""
+    n = len(phrases.phrases)
+
+    def rows(a: SparseRows, b: SparseRows) -> SparseRows:
+        return SparseRows(torch.cat([a.row, b.row]), torch.cat([a.col, b.col + n]),
+                          torch.cat([a.val, b.val]), a.n_rows)
+
+    user_rows = rows(phrases.user_rows, reviews.user_rows)
+    item_rows = rows(phrases.item_rows, reviews.item_rows)
+    return TextInputs(torch.cat([phrases.phrases, reviews.phrases]), user_rows, item_rows,
+                      phrases.review_user_vec, phrases.review_item_vec, phrases.user_reviews,
+                      phrases.item_reviews, user_rows.has_rows(), item_rows.has_rows())
