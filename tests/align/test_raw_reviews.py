@@ -54,11 +54,9 @@ def test_lmmrec_trains_on_raw_reviews(beauty_dir, beauty_motivations, tmp_path):
 def test_phrases_and_reviews_side_by_side(beauty_dir, beauty_motivations):
     """align.text_input=phrases+reviews: one vocabulary of both; an entity's pooled vector
     is the mean of its phrase-pooled and review-pooled vectors (or the one it has)."""
-    from lmmrec.align.encoders import TextEncoder
+    from lmmrec.align.encoders import SparseRows, TextEncoder
     from lmmrec.align.inputs import build_inputs, combined_inputs
     from lmmrec.text.profiles import amass
-
-    from lmmrec.align.encoders import SparseRows
 
     ds = PreparedDataset.load(beauty_dir)
     ph, rv = build_inputs(amass(ds, beauty_motivations)), raw_review_inputs(ds)
