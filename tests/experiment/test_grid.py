@@ -259,8 +259,37 @@ def test_cell_whose_run_used_other_defaults_is_refused(beauty, beauty_motivation
     (cell / "resolved.json").write_text(json.dumps(stored))
     _no_fit(monkeypatch)
     with pytest.raises(ConfigError, match=r"seed1: holds a run made with other defaults "
+                                          r"or another motivation artifact "
                                           r"\(differs at align\.every\)"):
         run_experiment(experiment_from_dict(d, tmp_path))
+
+
+def test_cell_whose_artifact_changed_is_refused(beauty, beauty_motivations, tmp_path,
+                                                monkeypatch):
+    """Same file, same settings, but the motivation artifact at that path was re-exported
+    with other contents since the cell ran: the cell is not silently reused."""
+    import shutil
+
+    import pandas as pd
+
+    art = tmp_path / "art"
+    shutil.copytree(beauty_motivations, art)
+    d = spec(tmp_path / "out", beauty, seeds=[1], variants={
+        "lmmrec": {"method": "lmmrec", "motivations": str(art)}})
+    run_experiment(experiment_from_dict(d, tmp_path))
+    cell = tmp_path / "out" / "beauty" / "mf" / "lmmrec" / "seed1"
+    assert len(json.loads((cell / "resolved.json").read_text())["motivations_fingerprint"]) == 16
+    _no_fit(monkeypatch)
+    assert run_experiment(experiment_from_dict(d, tmp_path))["ran"] == 0  # unchanged: reused
+    df = pd.read_parquet(art / "reviews.parquet")
+    df.iloc[:-1].to_parquet(art / "reviews.parquet", index=False)  # one review fewer
+    with pytest.raises(ConfigError, match=r"differs at motivations_fingerprint"):
+        run_experiment(experiment_from_dict(d, tmp_path))
+    # a run from before fingerprints (no key) is still reused
+    stored = json.loads((cell / "resolved.json").read_text())
+    del stored["motivations_fingerprint"]
+    (cell / "resolved.json").write_text(json.dumps(stored))
+    assert run_experiment(experiment_from_dict(d, tmp_path))["ran"] == 0
 
 
 def _scores(out: Path) -> dict[str, dict]:

@@ -596,13 +596,14 @@ def _check_dataset(exp: Experiment, name: str, d: DatasetSpec, errors: list[str]
 def _check_stored(cell: Cell, errors: list[str]) -> None:
     """A cell folder that already holds a run must hold a run of this very config, and (as
     its resolved.json spells every default out) of the same defaults: a default of the
-    aligner or the backbone may have changed since that run."""
+    aligner or the backbone may have changed since that run; and of the same motivation
+    artifact contents (its fingerprint), which a re-export or an extraction may have changed."""
     from lmmrec.train.config import resolved
 
     for name, new, what in (("config.json", lambda: _dump(cell.config),
                              "of a different config"),
                             ("resolved.json", lambda: resolved(cell.config),
-                             "made with other defaults")):
+                             "made with other defaults or another motivation artifact")):
         stored = cell.dir / name
         if not stored.exists():
             continue
@@ -613,6 +614,8 @@ def _check_stored(cell: Cell, errors: list[str]) -> None:
         if name == "config.json":
             old = _dump(old)
         want = new()
+        if "motivations_fingerprint" not in old:  # a run from before fingerprints
+            want.pop("motivations_fingerprint", None)
         if old != want:
             diff = sorted(_diff_keys(old, want))
             errors.append(f"{cell.dir}: holds a run {what} (differs at "

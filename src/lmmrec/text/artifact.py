@@ -16,6 +16,8 @@ leakage guard.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import os
 import shutil
@@ -178,6 +180,30 @@ def _embedded_all(folder: Path, reviews: pd.DataFrame, items: pd.DataFrame | Non
         return False
     have = set(pd.read_parquet(folder / "phrases.parquet")["text"].tolist())
     return set(artifact_texts(reviews, items)) <= have
+
+
+ARTIFACT_FILES = ("reviews.parquet", "items.parquet", "phrases.parquet", "embeddings.npy")
+
+
+def artifact_fingerprint(folder: str | Path) -> str:
+    """sha256 (16 hex) of what training reads from an artifact: its reviews, item offers,
+    phrases and embeddings. A run records it, so a finished experiment cell is never reused
+    once its artifact has changed (a re-export, more reviews, item offers added)."""
+    folder = Path(folder)
+    stamp = tuple((n, (folder / n).stat().st_mtime_ns, (folder / n).stat().st_size)
+                  for n in ARTIFACT_FILES if (folder / n).exists())
+    return _fingerprint(str(folder.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=64)
+def _fingerprint(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in stamp:  # the stamp keys the cache: a rewritten file is hashed again
+        h.update(name.encode())
+        with open(Path(folder) / name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()[:16]
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:

@@ -116,6 +116,11 @@ def resolved(cfg: RunConfig) -> dict[str, Any]:
     out = cfg.model_dump(mode="json")
     if cfg.method != "base":
         out["align"] = aligner_config(cfg.method, cfg.align).model_dump(mode="json")
+        if cfg.motivations and (Path(cfg.motivations) / "manifest.json").exists():
+            from lmmrec.text.artifact import artifact_fingerprint
+
+            # what the text side read: the same path with new contents is another input
+            out["motivations_fingerprint"] = artifact_fingerprint(cfg.motivations)
     name = cfg.backbone["name"]
     out["backbone"] = {"name": name,
                        **backbone_config(name, cfg.backbone).model_dump(mode="json")}
