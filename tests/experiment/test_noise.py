@@ -108,6 +108,19 @@ def test_text_noise_replaces_the_requested_share(tmp_path, share):
     assert used <= set(texts)
 
 
+def test_text_noise_keeps_item_offers(tmp_path):
+    """Listings are not reviews: a noised artifact keeps the item offers unchanged, so each
+    level differs from level 0 by the review phrases alone."""
+    src = _artifact(tmp_path / "clean")
+    offers = pd.DataFrame({"input_hash": ["x1"], "item_id": ["i3"], "status": ["ok"],
+                           "what": [""], "attr": [["p1 word", "p2 word"]], "serves": [[]],
+                           "error": [""]})
+    offers.to_parquet(src / "items.parquet", index=False)
+    noise_text(src, tmp_path / "noised", 0.25, seed=1)
+    kept = pd.read_parquet(tmp_path / "noised" / "items.parquet")
+    assert kept["attr"].map(list).tolist() == [["p1 word", "p2 word"]]
+
+
 def test_text_noise_is_seeded(tmp_path):
     src = _artifact(tmp_path / "clean")
     for name, seed in (("a", 5), ("b", 5), ("c", 6)):

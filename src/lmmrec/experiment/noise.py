@@ -196,7 +196,9 @@ def noise_text(src: str | Path, out: str | Path, share: float, seed: int,
     manifest["noise"] = record
     with _atomic_dir(out) as tmp:
         noised.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
-        for name in ("phrases.parquet", "embeddings.npy"):
+        # item offers (from listings, not reviews) are kept as they are, so every level
+        # differs from level 0 by the review phrases alone
+        for name in ("phrases.parquet", "embeddings.npy", "items.parquet"):
             if (src / name).exists():
                 shutil.copy2(src / name, tmp / name)
         write_manifest(tmp, manifest)
