@@ -35,10 +35,12 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     from lmmrec.text.artifact import export_artifact, import_artifact
     from lmmrec.text.embed import embed_artifact
 
-    store = out / "motivations.sqlite"
+    store, item_store = out / "motivations.sqlite", out / "items.sqlite"
     if release.exists():
         n = import_artifact(release, store)
-        console.print(f"[bold]2. motivations[/] {n} reviews from the released artifact {release}")
+        n_items = import_artifact(release, item_store, items=True)  # 0 if it has no offers
+        console.print(f"[bold]2. motivations[/] {n} reviews and {n_items} item listings from "
+                      f"the released artifact {release}")
     else:
         console.print(f"[bold]2. motivations[/] no released artifact at {release}")
     if limit > 0:
@@ -62,7 +64,7 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     if not store.exists():
         return None
     artifact = out / "motivations"
-    m = export_artifact(store, artifact, data)
+    m = export_artifact(store, artifact, data, item_store if item_store.exists() else None)
     c = m["counts"]
     console.print(f"   artifact: {c['extracted']} of {c['reviews_total']} reviews extracted "
                   f"({c['pending']} pending); embedding phrases ...")
