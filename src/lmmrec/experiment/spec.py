@@ -614,8 +614,11 @@ def _check_stored(cell: Cell, errors: list[str]) -> None:
         if name == "config.json":
             old = _dump(old)
         want = new()
-        if "motivations_fingerprint" not in old:  # a run from before fingerprints
+        # compared when both sides have one: a run from before fingerprints, or an artifact
+        # a job of this experiment has yet to write (noise), cannot be checked
+        if "motivations_fingerprint" not in old or "motivations_fingerprint" not in want:
             want.pop("motivations_fingerprint", None)
+            old.pop("motivations_fingerprint", None)
         if old != want:
             diff = sorted(_diff_keys(old, want))
             errors.append(f"{cell.dir}: holds a run {what} (differs at "
