@@ -97,9 +97,8 @@ def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
     keys = training_pairs(ds)
     hashes = {i.input_hash() for i in inputs if (i.user_id, i.item_id) in keys}
     statuses = store.statuses()
-    retry = store.failed_hashes(UNANSWERED)
     done = sum(statuses.get(h) == "ok" for h in hashes)
-    failed = sum(statuses.get(h) == "failed" and h not in retry for h in hashes)
+    failed = sum(statuses.get(h) == "failed" for h in hashes)
     return {"total": len(hashes), "done": done, "failed": failed,
             "pending": len(hashes) - done - failed}
 
@@ -135,7 +134,6 @@ class Plan:
 def plan(inputs: Iterable[Input], store: Store, shard: tuple[int, int] = (0, 1),
          limit: int | None = None, retry_failed: bool = False) -> Plan:
     statuses = store.statuses()
-    retry = store.failed_hashes(UNANSWERED)
     todo, hashes = [], []
     seen: set[str] = set()
     n_total = n_done = n_failed = n_other = 0
@@ -152,7 +150,7 @@ def plan(inputs: Iterable[Input], store: Store, shard: tuple[int, int] = (0, 1),
         if status == "ok":
             n_done += 1
             continue
-        if status == "failed" and h not in retry:
+        if status == "failed":  # for good; "unanswered" is asked again
             n_failed += 1
             if not retry_failed:
                 continue

@@ -146,14 +146,12 @@ class Store:
     # -- reads -------------------------------------------------------------------------------
 
     def statuses(self) -> dict[str, str]:
-        """input_hash -> status for this store's model and prompt version."""
-        return dict(self.db.execute("SELECT input_hash, status FROM results").fetchall())
-
-    def failed_hashes(self, error_prefix: str) -> set[str]:
-        """input_hash of failed results whose error starts with ``error_prefix``."""
-        rows = self.db.execute("SELECT input_hash FROM results WHERE status = 'failed' "
-                               "AND substr(error, 1, ?) = ?", (len(error_prefix), error_prefix))
-        return {h for (h,) in rows}
+        """input_hash -> 'ok', 'failed' (for good) or 'unanswered' (a failed request the
+        server never answered: retried by the next run) for this store."""
+        return dict(self.db.execute(
+            "SELECT input_hash, CASE WHEN status = 'failed' AND substr(error, 1, ?) = ? "
+            "THEN 'unanswered' ELSE status END FROM results",
+            (len(UNANSWERED), UNANSWERED)).fetchall())
 
     def records(self, status: str | None = None) -> Iterator[Record]:
         sql = f"SELECT {', '.join(COLUMNS)} FROM results"
