@@ -88,12 +88,15 @@ def _counts(df: pd.DataFrame, total: int) -> dict[str, Any]:
                                                                      4)}
 
 
-def _tokens(df: pd.DataFrame) -> dict[str, Any]:
-    # per distinct request (identical reviews share one), not per review row
+def _usage(df: pd.DataFrame) -> dict[str, Any]:
+    """Tokens and summed request latency per distinct request (identical reviews or
+    listings share one), not per row; the latency sum is above the wall time when requests
+    ran in parallel."""
     calls = df.drop_duplicates("input_hash")
-    return {"prompt": int(calls["prompt_tokens"].sum()),
-            "output": int(calls["output_tokens"].sum()),
-            "cached": int(calls["cached_tokens"].sum())}
+    return {"tokens": {"prompt": int(calls["prompt_tokens"].sum()),
+                       "output": int(calls["output_tokens"].sum()),
+                       "cached": int(calls["cached_tokens"].sum())},
+            "request_seconds_sum": round(float(calls["latency_s"].sum()), 1)}
 
 
 def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
@@ -119,8 +122,7 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         items, item_meta = _records_frame(Path(item_store), listed, ITEM_COLUMNS)
         items_info = {"model_id": item_meta.get("model_id"),
                       "prompt_version": item_meta.get("prompt_version"),
-                      "counts": _counts(items, len(listed)), "tokens": _tokens(items),
-                      "request_seconds_sum": round(float(items["latency_s"].sum()), 1)}
+                      "counts": _counts(items, len(listed)), **_usage(items)}
     elif (out / "items.parquet").exists():
         items = pd.read_parquet(out / "items.parquet")
         items_info = read_manifest(out).get("items")
@@ -138,10 +140,7 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
         "coverage": coverage,
-        "tokens": _tokens(df),
-        # summed request latency: above the wall time when requests ran in parallel
-        "request_seconds_sum": round(float(df.drop_duplicates("input_hash")["latency_s"].sum()),
-                                     1),
+        **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     tmp = out.with_name(out.name + f".tmp{os.getpid()}")
