@@ -40,14 +40,11 @@ def prompt_fingerprint(version: str = PROMPT_VERSION) -> str:
     """What a prompt version stands for: its template, caps and output schema. A store
     remembers it, so editing the template without bumping the version is caught instead of
     silently re-extracting everything (every input hash would change)."""
-    if version.startswith("item_"):
-        spec = {"system": system_prompt(version), "item_cap": ITEM_CHAR_CAP,
-                "title_cap": TITLE_CHAR_CAP, "max_tokens": MAX_OUTPUT_TOKENS,
-                "schema": item_json_schema()}
-    else:
-        spec = {"system": system_prompt(version), "review_cap": REVIEW_CHAR_CAP,
-                "title_cap": TITLE_CHAR_CAP, "max_tokens": MAX_OUTPUT_TOKENS,
-                "schema": review_json_schema()}
+    kind = ({"item_cap": ITEM_CHAR_CAP, "schema": item_json_schema()}
+            if version.startswith("item_") else
+            {"review_cap": REVIEW_CHAR_CAP, "schema": review_json_schema()})
+    spec = {"system": system_prompt(version), "title_cap": TITLE_CHAR_CAP,
+            "max_tokens": MAX_OUTPUT_TOKENS, **kind}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode("utf-8")).hexdigest()[:16]
 
 
