@@ -24,7 +24,7 @@ from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import interaction_pairs, training_pairs
 from lmmrec.errors import DataError
 from lmmrec.text.artifact import load_items, load_reviews, read_manifest
-from lmmrec.text.embed import load_embeddings
+from lmmrec.text.embed import artifact_texts, load_embeddings
 
 ITEM_POS_WEIGHT = 0.5
 MIN_ALIGNED_SHARE = 0.5  # below this share of artifact pairs found in the dataset: wrong ids
@@ -113,10 +113,7 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     vocab = {p: j for j, p in enumerate(phrases)}
     offers = load_items(artifact)
     offers = offers[offers["item_id"].astype(str).isin(iidx)]
-    missing = {str(x) for col in ("pos", "neg", "attr") for lst in tr[col] for x in lst
-               if str(x) not in vocab}
-    missing |= {str(x) for col in ("attr", "serves") for lst in offers[col] for x in lst
-                if str(x) not in vocab}
+    missing = set(artifact_texts(tr, offers)) - vocab.keys()
     if missing:  # an export newer than its embeddings: never drop phrases silently
         raise DataError(f"{len(missing)} phrase(s) of training reviews or item offers have "
                         f"no embedding (e.g. {sorted(missing)[0]!r}): re-run `lmmrec embed {artifact}`",
