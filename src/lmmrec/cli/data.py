@@ -49,7 +49,7 @@ def stats_cmd(
     """Print the statistics of a prepared dataset."""
     from lmmrec.data.dataset import PreparedDataset
 
-    ds = PreparedDataset.load(folder)
+    ds = PreparedDataset.load(folder, require_splits=False)  # an empty split counts 0
     stats = {"name": ds.name, "format": ds.manifest.get("format"),
              "split": ds.manifest.get("split", {}).get("method"), **ds.stats()}
     if as_json:

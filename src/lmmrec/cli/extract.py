@@ -45,6 +45,10 @@ def extract_cmd(
     items: Annotated[bool, typer.Option(
         "--items", help="extract what each item's listing (title, description, tags) offers, "
         "into a store of its own")] = False,
+    prompt: Annotated[str | None, typer.Option(
+        help="review prompt version: review_v2 (grounded, rating as context), review_v2n "
+        "(the same without the reasoning sentence) or review_v1; default: the store's own "
+        "version, review_v2 for a new store")] = None,
 ) -> None:
     """Extract per-review motivations of DATA into STORE; a rerun does only what is missing.
     With --items: per-item offers from the item listings (prompt item_v1)."""
@@ -58,19 +62,23 @@ def extract_cmd(
         from lmmrec.llm.workers import run_workers
 
         typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
-                                          workers, retry_failed, items=items), indent=2))
+                                          workers, retry_failed, items=items,
+                                          prompt=prompt or _store_prompt(store)), indent=2))
         return
     if data is None or store is None:
         # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
         raise ConfigError("--data and --store are required")
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import job
-    from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, PROMPT_VERSION
+    from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, review_prompt
     from lmmrec.llm.store import Store
 
+    prompt = prompt or _store_prompt(store)
+    review_prompt(prompt)  # an unknown version fails before anything loads
+    version = ITEM_PROMPT_VERSION if items else prompt
     cfg = _backend_config(backend, config, overrides)
-    ds = PreparedDataset.load(data)
-    inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+    ds = PreparedDataset.load(data, require_splits=False)
+    inputs = job.inputs_for(ds, version)
     if items and not inputs:
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
@@ -82,8 +90,20 @@ def extract_cmd(
         typer.echo(json.dumps({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
                                **est}, indent=2))
         return
-    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed,
-         ITEM_PROMPT_VERSION if items else PROMPT_VERSION)
+    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
+
+
+def _store_prompt(store: Path | None) -> str:
+    """The review prompt a store was made with (resuming keeps it), else the default."""
+    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.store import Store
+
+    if store is not None and store.is_file():
+        with Store(store) as st:
+            version = st.meta().get("prompt_version")
+        if version and not version.startswith("item_"):
+            return version
+    return PROMPT_VERSION
 
 
 def _avg_output_tokens(st) -> float:
@@ -161,8 +181,9 @@ def stats_cmd(
             from lmmrec.data.dataset import PreparedDataset
             from lmmrec.llm import job
 
-            ds = PreparedDataset.load(data)
-            inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+            ds = PreparedDataset.load(data, require_splits=False)
+            inputs = job.inputs_for(ds, st.meta().get("prompt_version") or
+                                    ("item_v1" if items else "review_v1"))
             out["pending"] = len(job.plan(inputs, st).todo)
             if not items:  # this split's training reviews
                 out["train"] = job.training_coverage(ds, inputs, st)

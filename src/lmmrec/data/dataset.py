@@ -129,7 +129,10 @@ class PreparedDataset:
         return out
 
     @classmethod
-    def load(cls, root: str | Path) -> PreparedDataset:
+    def load(cls, root: str | Path, require_splits: bool = True) -> PreparedDataset:
+        """Read a prepared folder. Training and evaluation need every split
+        (``require_splits``); extraction and statistics do not: a table prepared with no
+        validation or test rows is still a dataset whose reviews can be extracted."""
         root = Path(root)
         if not root.is_dir():
             raise DataError("prepared dataset folder not found "
@@ -152,7 +155,7 @@ class PreparedDataset:
                  items=pd.read_parquet(root / "items.parquet"), manifest=manifest, root=root)
         present = set(inter["split"].unique())
         missing = [s for s in SPLITS if s not in present]
-        if missing:
+        if missing and require_splits:
             raise DataError(f"dataset has no {', '.join(missing)} interactions "
                             "(a split is missing)", path=root / "interactions.parquet",
                             field="split")

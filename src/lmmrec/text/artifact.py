@@ -65,17 +65,27 @@ def _records_frame(store_path: Path, inputs: list[Any],
         meta = st.meta()
         by_hash = {r.input_hash: r for r in st.records()}
     rows = []
+    dropped: dict[str, int] = {}
+    seen: set[str] = set()
     for inp in inputs:
         h = inp.input_hash()
         r = by_hash.get(h)
         if r is None:
             continue
+        fields = today(inp, r)
+        counts = fields.pop("dropped", None) or {}
+        if h not in seen:  # one request, counted once however many rows share it
+            seen.add(h)
+            for k, v in counts.items():
+                dropped[k] = dropped.get(k, 0) + int(v)
         rows.append({"input_hash": h, "user_id": inp.user_id, "item_id": inp.item_id,
-                     "status": r.status, **today(inp, r),
+                     "status": r.status, **fields,
                      "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
                      "cached_tokens": r.cached_tokens, "latency_s": r.latency_s,
                      "attempts": r.attempts, "error": r.error or ""})
     df = pd.DataFrame(rows, columns=columns)
+    if dropped:  # a grounded prompt: what its filter removed, for the manifest
+        meta = {**meta, "phrases_dropped": dropped}
     return df, meta
 
 
@@ -105,14 +115,17 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     Item offers come from ``item_store`` (`extract --items`); without one, those of the
     artifact already at ``out`` are kept."""
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import item_inputs, review_inputs
+    from lmmrec.llm.job import inputs_for, item_inputs
+    from lmmrec.llm.store import Store
 
     store_path, out = Path(store_path), Path(out)
     for path in (store_path, item_store):
         if path is not None and not Path(path).exists():
             raise DataError("store not found", path=path)
-    ds = PreparedDataset.load(data)
-    inputs = review_inputs(ds)
+    ds = PreparedDataset.load(data, require_splits=False)
+    with Store(store_path) as st:
+        version = st.meta().get("prompt_version") or "review_v1"
+    inputs = inputs_for(ds, version)
     df, meta = _records_frame(store_path, inputs)
     c = _counts(df, len(inputs))
     counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c}
@@ -139,6 +152,7 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         "model_id": meta.get("model_id"),
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
+        **({"phrases_dropped": meta["phrases_dropped"]} if "phrases_dropped" in meta else {}),
         "coverage": coverage,
         **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
