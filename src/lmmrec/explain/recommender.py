@@ -87,7 +87,8 @@ class Recommender:
         if cfg.motivations:
             from lmmrec.text.profiles import amass
 
-            profiles = amass(ds, cfg.motivations)
+            # reasons show only phrases grounded in the entity's own reviews (or listing)
+            profiles = amass(ds, cfg.motivations, grounded=True)
         return cls(ds, user_emb, item_emb, profiles, model, cfg, extract)
 
     # -- ids ---------------------------------------------------------------------------------

@@ -21,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.data.leakage import interaction_pairs, training_pairs
+from lmmrec.data.leakage import interaction_pairs, training_pairs, training_reviews
 from lmmrec.errors import DataError
+from lmmrec.llm.grounding import Grounding
 from lmmrec.text.artifact import load_items, load_reviews, read_manifest
 from lmmrec.text.embed import artifact_texts, load_embeddings
 
@@ -88,8 +89,25 @@ def _row_normalise(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m)
 
 
-def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
-    """Profiles of ``ds``'s split from ``artifact`` (training interactions only)."""
+def _grounded_lists(lists: Sequence[Sequence[str]], texts: Sequence[str]) -> tuple[
+        list[list[str]], int]:
+    """Each list kept to the phrases grounded in its own text; how many were dropped."""
+    out, dropped = [], 0
+    for phrases, text in zip(lists, texts, strict=True):
+        g = Grounding(text)
+        kept = [p for p in phrases if g.grounded(str(p))]
+        dropped += len(phrases) - len(kept)
+        out.append(kept)
+    return out, dropped
+
+
+def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False) -> Profiles:
+    """Profiles of ``ds``'s split from ``artifact`` (training interactions only).
+
+    ``grounded``: keep only phrases that pass the grounding rule against their own source
+    (the training review they were extracted from; an item offer's listing). Reasons shown
+    to a person are built from such profiles, so every phrase in them can be traced to the
+    user's or item's own words; training uses the artifact as exported."""
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
     if manifest.get("dataset") not in (None, ds.name):
@@ -123,6 +141,15 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     n = len(tr)
     rev = np.arange(n)
     pos, neg, attr = tr["pos"].tolist(), tr["neg"].tolist(), tr["attr"].tolist()
+    dropped = 0
+    if grounded:
+        texts = _review_texts(ds, users, items)
+        (pos, a), (neg, b), (attr, c) = (_grounded_lists(x, texts) for x in (pos, neg, attr))
+        listing = _listing_texts(ds, offers["item_id"].astype(str).map(iidx).to_numpy())
+        (o_attr, d), (o_serves, e) = (_grounded_lists(offers[f].tolist(), listing)
+                                      for f in ("attr", "serves"))
+        offers = offers.assign(attr=o_attr, serves=o_serves)
+        dropped = a + b + c + d + e
     review_user_w = _weights(rev, pos, vocab, n)
     review_item_w = (_weights(rev, attr, vocab, n)
                      + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
@@ -144,6 +171,26 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
         "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
         "items_with_offer": int(len(set(listed.tolist()))),
         "n_phrases": len(phrases),
+        **({"ungrounded_phrases_dropped": dropped} if grounded else {}),
     }
     return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
                     _row_normalise(review_user_w), _row_normalise(review_item_w), stats)
+
+
+def _review_texts(ds: PreparedDataset, users: np.ndarray, items: np.ndarray) -> list[str]:
+    """Headline and text of each (user, item) training review, "" where it has none."""
+    tr = training_reviews(ds)
+    head = tr["title"].fillna("").astype(str) if "title" in tr else ""
+    seen = (head + " " + tr["text"].fillna("").astype(str)).str.strip()
+    by_pair = dict(zip(zip(tr["user"].tolist(), tr["item"].tolist(), strict=True),
+                       seen.tolist(), strict=True))
+    return [by_pair.get((int(u), int(i)), "") for u, i in zip(users, items, strict=True)]
+
+
+def _listing_texts(ds: PreparedDataset, items: np.ndarray) -> list[str]:
+    """Title, description and tags of each item: what an item offer was extracted from."""
+    cols = [c for c in ("title", "description", "tags") if c in ds.items]
+    if not cols:
+        return [""] * len(items)
+    joined = ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    return [joined[int(i)] for i in items]
