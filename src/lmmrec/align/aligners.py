@@ -41,6 +41,11 @@ class AlignConfig(Strict):
     # with R1). The aligner's step cost is nearly fixed while a backbone's step is cheap on
     # small graphs; this bounds the overhead. The baselines keep 1, their published setting.
     every: int = Field(1, ge=1)
+    # Use the motivations of this share of the training reviews only (a seeded subsample
+    # keeping every user and item where possible, lmmrec.llm.budget): what a smaller
+    # extraction budget would have given.
+    review_share: float = Field(1.0, gt=0, le=1)
+    review_seed: int = 0
 
 
 class LMMRecConfig(AlignConfig):

@@ -71,12 +71,20 @@ def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedD
     cfg = aligner_config(method, params)
     if motivations is None:
         raise ConfigError(f"--method {method} needs --motivations ARTIFACT_DIR")
-    profiles = amass(ds, motivations)
+    only = None
+    if cfg.review_share < 1:
+        from lmmrec.llm.budget import budget_pairs
+
+        only = budget_pairs(ds, cfg.review_share, cfg.review_seed)
+    profiles = amass(ds, motivations, only_pairs=only)
     st = profiles.stats
+    if only is not None:
+        st["review_share"] = cfg.review_share
+        st["budget_reviews"] = len(only)
     if st["train_reviews_used"] == 0:
         raise DataError("no training review of this split has extracted motivations",
                         path=motivations)
-    if st["train_coverage"] < 1:  # a release still being extracted: say so, and record it
+    if st["train_coverage"] < 1 and only is None:  # a release still being extracted: say so, and record it
         warnings.warn(f"{motivations}: motivations cover {st['train_reviews_used']} of "
                       f"{st['train_interactions']} training interactions "
                       f"({100 * st['train_coverage']:.1f} %); the others have no text side",

@@ -49,6 +49,9 @@ def extract_cmd(
         help="review prompt version: review_v2 (grounded, rating as context), review_v2n "
         "(the same without the reasoning sentence) or review_v1; default: the store's own "
         "version, review_v2 for a new store")] = None,
+    budget: Annotated[str | None, typer.Option(
+        help="extract only this share of the training reviews (a seeded subsample keeping "
+        "every user and item where possible); with --dry-run, several: 0.25,0.5,1")] = None,
 ) -> None:
     """Extract per-review motivations of DATA into STORE; a rerun does only what is missing.
     With --items: per-item offers from the item listings (prompt item_v1)."""
@@ -82,15 +85,33 @@ def extract_cmd(
     if items and not inputs:
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
+    shares = _shares(budget, items, dry_run)
     if dry_run:  # reads the store if there is one; never creates it
+        out = []
         with Store(store if store.exists() else ":memory:") as st:
-            p = job.plan(inputs, st, sh, limit, retry_failed)
             avg = _avg_output_tokens(st)
-        est = p.estimate(price_prompt, price_output, avg)
-        typer.echo(json.dumps({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
-                               **est}, indent=2))
+            for share in shares:
+                p = job.plan(job.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
+                out.append({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
+                            **({"budget": share} if budget else {}),
+                            **p.estimate(price_prompt, price_output, avg)})
+        typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
         return
+    inputs = job.within_budget(ds, inputs, shares[0])
     _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
+
+
+def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float]:
+    from lmmrec.llm.budget import parse_shares
+
+    if budget is None:
+        return [1.0]
+    if items:
+        raise ConfigError("--budget applies to reviews, not to --items")
+    shares = parse_shares(budget)
+    if len(shares) > 1 and not dry_run:
+        raise ConfigError("several --budget shares need --dry-run (an extraction has one)")
+    return shares
 
 
 def _store_prompt(store: Path | None) -> str:

@@ -112,6 +112,18 @@ def inputs_for(ds: PreparedDataset, version: str) -> list[Input]:
     return item_inputs(ds) if version.startswith("item_") else review_inputs(ds, version)
 
 
+def within_budget(ds: PreparedDataset, inputs: list[Input], share: float,
+                  seed: int = 0) -> list[Input]:
+    """The training reviews of the budget subsample at ``share`` (all of ``inputs`` at 1):
+    lmmrec.llm.budget's draw, the same one `align.review_share` uses in training."""
+    if share >= 1:
+        return inputs
+    from lmmrec.llm.budget import budget_pairs
+
+    keep = budget_pairs(ds, share, seed)
+    return [i for i in inputs if (i.user_id, i.item_id) in keep]
+
+
 def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
                       store: Store) -> dict[str, int]:
     """How far the store is on this split's training reviews (distinct requests among

@@ -101,13 +101,15 @@ def _grounded_lists(lists: Sequence[Sequence[str]], texts: Sequence[str]) -> tup
     return out, dropped
 
 
-def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False) -> Profiles:
+def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
+          only_pairs: set[tuple[str, str]] | None = None) -> Profiles:
     """Profiles of ``ds``'s split from ``artifact`` (training interactions only).
 
     ``grounded``: keep only phrases that pass the grounding rule against their own source
     (the training review they were extracted from; an item offer's listing). Reasons shown
     to a person are built from such profiles, so every phrase in them can be traced to the
-    user's or item's own words; training uses the artifact as exported."""
+    user's or item's own words; training uses the artifact as exported. ``only_pairs``:
+    use only these training (user_id, item_id) reviews (an extraction budget)."""
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
     if manifest.get("dataset") not in (None, ds.name):
@@ -125,8 +127,11 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False) -> 
                         f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
                         "this dataset", path=artifact / "reviews.parquet", field="user_id/item_id")
     allowed = training_pairs(ds)
-    keep = np.array([(str(u), str(i)) in allowed for u, i in
-                     zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
+    pairs = list(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str),
+                     strict=True))
+    in_train = np.array([p in allowed for p in pairs], dtype=bool)
+    keep = in_train if only_pairs is None else in_train & np.array(
+        [p in only_pairs for p in pairs], dtype=bool)
     tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
     vocab = {p: j for j, p in enumerate(phrases)}
     offers = load_items(artifact)
@@ -166,7 +171,7 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False) -> 
         # this split's training interactions (each may have a review) vs those extracted
         "train_interactions": len(allowed),
         "train_coverage": round(n / max(1, len(allowed)), 4),
-        "reviews_excluded_not_train": int((~keep).sum()),
+        "reviews_excluded_not_train": int((~in_train).sum()),
         "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
         "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
         "items_with_offer": int(len(set(listed.tolist()))),
