@@ -56,27 +56,34 @@ def sources(rec: Any) -> tuple[dict[int, list[str]], dict[int, list[str]], list[
     return by_user, by_item, listing
 
 
-def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set[tuple[str, int]]]:
+    """Counts, every user's reasons, and the (user, rank) of reasons showing a phrase that
+    is not grounded in its own reviews."""
     from lmmrec.llm.grounding import is_grounded
 
     by_user, by_item, listing = sources(rec)
     shown = ok = with_reason = n = 0
     reasons: dict[str, list[str]] = {}
+    bad: set[tuple[str, int]] = set()
     for user_id in rec.user_ids:
         u = rec.user_index(user_id)
         out = rec.recommend(user_id, k=k)
         reasons[user_id] = [r.reason for r in out]
-        for r in out:
+        for rank, r in enumerate(out):
             n += 1
             with_reason += bool(r.matches)
             i = rec.item_index(r.item)
             for m in r.matches:
                 shown += 2
-                ok += any(is_grounded(m.user_phrase, t) for t in by_user.get(u, []))
-                ok += any(is_grounded(m.item_phrase, t) for t in [*by_item.get(i, []),
-                                                                    listing[i]])
+                good = (any(is_grounded(m.user_phrase, t) for t in by_user.get(u, [])),
+                        any(is_grounded(m.item_phrase, t)
+                            for t in [*by_item.get(i, []), listing[i]]))
+                ok += sum(good)
+                if not all(good):
+                    bad.add((user_id, rank))
     return ({"recommendations": n, "with_phrase_reason": with_reason, "phrases_shown": shown,
-             "grounded_in_own_reviews": ok, "share": round(ok / max(1, shown), 4)}, reasons)
+             "grounded_in_own_reviews": ok, "share": round(ok / max(1, shown), 4)},
+            reasons, bad)
 
 
 def main() -> None:
@@ -92,16 +99,20 @@ def main() -> None:
 
     run = train(args.dataset, args.work, args.epochs)
     rec = Recommender.load(run)  # grounded profiles
-    after, reasons_after = measure(rec, args.k)
+    after, reasons_after, _ = measure(rec, args.k)
     rec.profiles = amass(rec.ds, rec.cfg.motivations)  # the artifact as exported
     rec._sides.clear()
-    before, reasons_before = measure(rec, args.k)
+    before, reasons_before, bad = measure(rec, args.k)
     changed = [(u, b, a) for u in rec.user_ids
                for b, a in zip(reasons_before[u], reasons_after[u], strict=True) if b != a]
+    # examples: reasons that showed an ungrounded phrase before, the ranking unchanged
+    shown = [(u, reasons_before[u][r], reasons_after[u][r]) for u, r in sorted(bad)
+             if reasons_before[u][r] != reasons_after[u][r]]
     result = {"dataset": args.dataset, "k": args.k, "run": str(run), "before": before,
               "after": after, "reasons_changed": len(changed),
+              "reasons_with_ungrounded_phrase_before": len(bad),
               "examples": [{"user": u, "before": b, "after": a}
-                           for u, b, a in changed[:: max(1, len(changed) // args.examples)]
+                           for u, b, a in shown[:: max(1, len(shown) // args.examples)]
                            [:args.examples]]}
     out = HERE / "results" / f"reasons-{args.dataset}"
     tmp = out.with_suffix(f".json.tmp{os.getpid()}")
@@ -118,7 +129,8 @@ def main() -> None:
         lines.append(f"| {name} | {r['recommendations']} | {r['with_phrase_reason']} | "
                      f"{r['phrases_shown']} | {r['grounded_in_own_reviews']} | "
                      f"{100 * r['share']:.1f} % |")
-    lines += ["", f"{len(changed)} reasons changed. Examples:", ""]
+    lines += ["", f"{len(changed)} reasons changed; {len(bad)} showed a phrase not grounded "
+              "in its own reviews before. Examples of those:", ""]
     for e in result["examples"]:
         lines += [f"- user `{e['user']}`", f"  - before: {e['before']}",
                   f"  - after: {e['after']}"]
