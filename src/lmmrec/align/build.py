@@ -30,7 +30,7 @@ def aligner_config(method: str, params: dict[str, Any]) -> Any:
                "rlmrec-gen": a.RLMRecGenConfig}
     if method not in classes:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    return build(classes[method], [params], source=f"align ({method})")
+    return build(classes[method], [params], source=f"align ({method})", prefix="align.")
 
 
 def summary_vectors(profiles: Any, ds: PreparedDataset, artifact: str | Path

@@ -12,7 +12,7 @@ import typer
 from lmmrec.errors import ConfigError, LmmrecError
 
 extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
-                          invoke_without_command=True)
+                          invoke_without_command=True, rich_markup_mode=None)
 
 Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="config override key=value, e.g. openai.base_url=http://host:8000/v1")]
