@@ -149,7 +149,9 @@ def stats_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     items: Annotated[bool, typer.Option("--items", help="an item store (--items)")] = False,
 ) -> None:
-    """Counts of a store: done, failed, pending, tokens."""
+    """Counts of a store: done, failed, pending (distinct texts, one LLM request each),
+    tokens; with --data, progress on DATA in reviews and in texts, as `extract export`
+    reports it."""
     from lmmrec.llm.store import Store
 
     if not store.exists():
@@ -164,8 +166,10 @@ def stats_cmd(
             ds = PreparedDataset.load(data)
             inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
             out["pending"] = len(job.plan(inputs, st).todo)
+            out.update(job.unit_counts(inputs, st.statuses(), "items" if items else "reviews"))
             if not items:  # this split's training reviews
                 out["train"] = job.training_coverage(ds, inputs, st)
+    out["unit"] = "texts (distinct inputs, one LLM request each)"  # of done/failed/pending
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -196,7 +200,7 @@ def export_cmd(
     from lmmrec.text.artifact import export_artifact
 
     manifest = export_artifact(store, out, data, item_store)
-    counts = manifest["counts"]
+    counts = manifest["counts"]  # reviews; "texts": the same in distinct LLM requests
     if "items" in manifest:
         counts = {**counts, "items": manifest["items"]["counts"]}
     typer.echo(json.dumps(counts, indent=2))

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.dataset import FINGERPRINT, PreparedDataset, pairs_fingerprint
 from lmmrec.data.readers._io import RawData
 from lmmrec.data.splits import assign
 from lmmrec.errors import DataError
@@ -204,4 +204,5 @@ def prepare(raw: RawData, *, kcore_k: int = 0, rating_threshold: float | None = 
                          "n_kcore_dropped": n_rated - len(df),
                          "n_reviews": len(reviews)}
     manifest["stats"].update(ds.stats())
+    manifest[FINGERPRINT] = pairs_fingerprint(df["user_id"].to_numpy(), df["item_id"].to_numpy())
     return ds
