@@ -9,8 +9,9 @@ import pytest
 
 @pytest.fixture(scope="session")
 def own_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from lmmrec.cli.main import main
     from llm.fake_openai import FakeOpenAI
+
+    from lmmrec.cli.main import main
 
     from .own_reviews import COLUMNS, REVIEWS, SMALL_K, responder
 
