@@ -96,3 +96,24 @@ def test_help_shows_ratios_as_written(cli) -> None:
     assert "a:b:c" in r.out and "\U0001f171" not in r.out
     r = cli("train", "--help")
     assert "lmmrec config show" in r.out
+
+
+def test_training_warns_when_the_selection_metric_saturates(tmp_path) -> None:
+    from pathlib import Path
+
+    from lmmrec.data.pipeline import prepare_to
+    from lmmrec.train.trainer import load_dataset
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "own-data" / "split-column.csv"
+    prepare_to(str(src), tmp_path / "d")
+    cfg = resolve_config("mf", overrides=[f"data={tmp_path / 'd'}", "eval.ks=[1,5]",
+                                          "eval.select=recall@5"])
+    with pytest.warns(UserWarning, match="recall@5 on 6 items: near 1"):
+        load_dataset(cfg)
+    cfg = resolve_config("mf", overrides=[f"data={tmp_path / 'd'}", "eval.ks=[1]",
+                                          "eval.select=recall@1"])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load_dataset(cfg)
