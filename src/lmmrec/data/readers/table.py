@@ -25,6 +25,7 @@ from lmmrec.data.readers._io import (
     items_frame,
     iter_lines,
     iter_records,
+    read_document,
     to_unix_seconds,
 )
 from lmmrec.data.readers.recbole import ROLES
@@ -116,8 +117,6 @@ def _json_table(path: Path) -> pd.DataFrame:
     """JSON lines, or one JSON array of objects (a ``.json`` file may hold either)."""
     first = next((line for _, line in iter_lines(path)), "")
     if first.lstrip().startswith("["):
-        from lmmrec.data.readers._io import read_document
-
         doc = read_document(path)
         if not isinstance(doc, list) or not all(isinstance(r, dict) for r in doc):
             raise DataError("expected JSON lines or an array of objects", path=path)
