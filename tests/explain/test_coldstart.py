@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from lmmrec.explain.coldstart import match_scores, query_phrases, top_phrase_table
+from lmmrec.explain.coldrank import match_scores, query_phrases, top_phrase_table
 from lmmrec.explain.match import MIN_SIMILARITY, best_matches
 from lmmrec.explain.recommender import MATCHES, PROFILE_TOP, Recommender
 

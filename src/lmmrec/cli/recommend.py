@@ -66,7 +66,7 @@ def recommend_cmd(
             finally:
                 extractor.close()
         else:
-            from lmmrec.explain.coldstart import query_phrases
+            from lmmrec.explain.coldrank import query_phrases
 
             phrases = query_phrases(texts)
         recs = rec.recommend_for_phrases(phrases, k)

@@ -296,7 +296,7 @@ class Recommender:
     @cached_property
     def _item_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Every item's top profile phrases (ids, weights), as the reasons use them."""
-        from lmmrec.explain.coldstart import top_phrase_table
+        from lmmrec.explain.coldrank import top_phrase_table
 
         assert self.profiles is not None
         return top_phrase_table(self.profiles.item.tocsr(), PROFILE_TOP)
@@ -335,7 +335,7 @@ class Recommender:
         ranking and the reasons are one computation. Items that nothing matches follow, in
         the model's own cold-start order (else by popularity). Memory: ``chunk`` items at a
         time."""
-        from lmmrec.explain.coldstart import match_scores
+        from lmmrec.explain.coldrank import match_scores
         from lmmrec.explain.match import MIN_SIMILARITY
 
         self._require_text()
@@ -379,7 +379,7 @@ class Recommender:
         the phrases (:func:`~lmmrec.explain.coldstart.query_phrases`), embedded and matched
         in seconds. With ``extract`` (or ``llm``: the configured backend) the LLM extracts
         the motivations first, as for the training reviews."""
-        from lmmrec.explain.coldstart import query_phrases
+        from lmmrec.explain.coldrank import query_phrases
 
         self._require_text()  # before any LLM call
         if extract is None and not llm:
