@@ -376,7 +376,7 @@ class Recommender:
     def recommend_for_text(self, texts: list[str], k: int = 10, extract: Extract | None = None,
                            llm: bool = False) -> list[Recommendation]:
         """Cold start from a new user's own texts. By default no LLM: the texts' clauses are
-        the phrases (:func:`~lmmrec.explain.coldstart.query_phrases`), embedded and matched
+        the phrases (:func:`~lmmrec.explain.coldrank.query_phrases`), embedded and matched
         in seconds. With ``extract`` (or ``llm``: the configured backend) the LLM extracts
         the motivations first, as for the training reviews."""
         from lmmrec.explain.coldrank import query_phrases
