@@ -21,7 +21,8 @@ def prepare_cmd(
     source: Annotated[str, typer.Argument(help="known dataset NAME or a PATH")],
     out: Annotated[Path, typer.Option("--out", help="output folder (created atomically)")],
     fmt: Annotated[str | None, typer.Option("--format", help="force a reader format")] = None,
-    kcore: Annotated[int | None, typer.Option(help="iterative k-core (default per dataset)")]
+    kcore: Annotated[int | None, typer.Option(
+        help="iterative k-core (default: 0, off, for a path; a known dataset's own)")]
     = None,
     split: Annotated[str | None, typer.Option(
         help="'keep' (the input's own train/val/test files or split column; the default "
@@ -31,7 +32,8 @@ def prepare_cmd(
     rating_threshold: Annotated[float | None, typer.Option(
         "--rating-threshold", help="keep interactions with rating >= X")] = None,
     columns: Annotated[str | None, typer.Option(
-        help="table format column mapping, e.g. user=uid,item=iid,rating=r,time=ts,text=t")]
+        help="table format column mapping, e.g. user=uid,item=iid,rating=r,time=ts,text=t "
+             "(also title=, split=: a column of train/valid/test)")]
     = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
 ) -> None:
