@@ -69,18 +69,15 @@ def match_scores(q_vecs: Any, q_w: Any, ids: Any, w: Any, phrase_vecs: Any, k: i
     import numpy as np
 
     n, top = ids.shape
-    used = np.unique(ids[ids >= 0])
-    if len(used) == 0 or len(q_vecs) == 0:
+    if len(q_vecs) == 0 or not (ids >= 0).any():
         return np.zeros(n, dtype=np.float32)
-    col = np.full(phrase_vecs.shape[0], -1, dtype=np.int64)
-    col[used] = np.arange(len(used))
-    sim_used = (q_vecs @ phrase_vecs[used].T).astype(np.float32)  # [m, U]
+    sim_all = (q_vecs @ phrase_vecs.T).astype(np.float32)  # [m, P]: small, m is a query
     out = np.zeros(n, dtype=np.float32)
     m = len(q_vecs)
     for start in range(0, n, chunk):
         cid = ids[start:start + chunk]
         valid = cid >= 0
-        sim = sim_used[:, np.where(valid, col[np.maximum(cid, 0)], 0)]  # [m, c, top]
+        sim = sim_all[:, np.maximum(cid, 0)]  # [m, c, top]; padding masked below
         sim = np.transpose(sim, (1, 0, 2))
         ok = valid[:, None, :] & (sim >= min_similarity)
         tie = 1e-3 * (q_w[None, :, None] + w[start:start + chunk][:, None, :])
