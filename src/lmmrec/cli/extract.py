@@ -12,7 +12,7 @@ import typer
 from lmmrec.errors import ConfigError, LmmrecError
 
 extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
-                          invoke_without_command=True)
+                          invoke_without_command=True, rich_markup_mode=None)
 
 Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="config override key=value, e.g. openai.base_url=http://host:8000/v1")]
@@ -190,7 +190,9 @@ def stats_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     items: Annotated[bool, typer.Option("--items", help="an item store (--items)")] = False,
 ) -> None:
-    """Counts of a store: done, failed, pending, tokens."""
+    """Counts of a store: done, failed, pending (distinct texts, one LLM request each),
+    tokens; with --data, progress on DATA in reviews and in texts, as `extract export`
+    reports it."""
     from lmmrec.llm.store import Store
 
     if not store.exists():
@@ -206,8 +208,10 @@ def stats_cmd(
             inputs = job.inputs_for(ds, st.meta().get("prompt_version") or
                                     ("item_v1" if items else "review_v1"))
             out["pending"] = len(job.plan(inputs, st).todo)
+            out.update(job.unit_counts(inputs, st.statuses(), "items" if items else "reviews"))
             if not items:  # this split's training reviews
                 out["train"] = job.training_coverage(ds, inputs, st)
+    out["unit"] = "texts (distinct inputs, one LLM request each)"  # of done/failed/pending
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -238,7 +242,7 @@ def export_cmd(
     from lmmrec.text.artifact import export_artifact
 
     manifest = export_artifact(store, out, data, item_store)
-    counts = manifest["counts"]
+    counts = manifest["counts"]  # reviews; "texts": the same in distinct LLM requests
     if "items" in manifest:
         counts = {**counts, "items": manifest["items"]["counts"]}
     typer.echo(json.dumps(counts, indent=2))

@@ -138,6 +138,22 @@ def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
             "pending": len(hashes) - done - failed}
 
 
+def unit_counts(inputs: Iterable[Input], statuses: dict[str, str],
+                unit: str = "reviews") -> dict[str, dict[str, int]]:
+    """Progress in both units, labelled: ``unit`` (each review, or item listing, of the
+    dataset) and ``texts`` (distinct inputs, one LLM request each: identical reviews share
+    one). `extract stats` and `extract export` both report this."""
+    hashes = [i.input_hash() for i in inputs]
+
+    def count(hs: list[str]) -> dict[str, int]:
+        ok = sum(statuses.get(h) == "ok" for h in hs)
+        failed = sum(statuses.get(h) == "failed" for h in hs)  # unanswered: still pending
+        return {"total": len(hs), "extracted": ok, "failed": failed,
+                "pending": len(hs) - ok - failed}
+
+    return {unit: count(hashes), "texts": count(list(dict.fromkeys(hashes)))}
+
+
 @dataclass
 class Plan:
     todo: list[Input]

@@ -98,6 +98,16 @@ def _counts(df: pd.DataFrame, total: int) -> dict[str, Any]:
                                                                      4)}
 
 
+def _unit_counts(store_path: Path, inputs: list[Any], unit: str = "reviews"
+                 ) -> dict[str, Any]:
+    """The labelled reviews/texts progress `extract stats --data` reports too."""
+    from lmmrec.llm.job import unit_counts
+    from lmmrec.llm.store import Store
+
+    with Store(store_path) as st:
+        return unit_counts(inputs, st.statuses(), unit)
+
+
 def _usage(df: pd.DataFrame) -> dict[str, Any]:
     """Tokens and summed request latency per distinct request (identical reviews or
     listings share one), not per row; the latency sum is above the wall time when requests
@@ -128,14 +138,17 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     inputs = inputs_for(ds, version)
     df, meta = _records_frame(store_path, inputs)
     c = _counts(df, len(inputs))
-    counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c}
+    counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c,
+                              **_unit_counts(store_path, inputs)}
     items, items_info = None, None
     if item_store is not None:
         listed = item_inputs(ds)
         items, item_meta = _records_frame(Path(item_store), listed, ITEM_COLUMNS)
         items_info = {"model_id": item_meta.get("model_id"),
                       "prompt_version": item_meta.get("prompt_version"),
-                      "counts": _counts(items, len(listed)), **_usage(items)}
+                      "counts": {**_counts(items, len(listed)),
+                                 **_unit_counts(Path(item_store), listed, "items")},
+                      **_usage(items)}
     elif (out / "items.parquet").exists():
         items = pd.read_parquet(out / "items.parquet")
         items_info = read_manifest(out).get("items")
@@ -148,7 +161,8 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     coverage["split_of"] = ds.manifest.get("split", {})
     manifest = {
         "format": FORMAT,
-        "dataset": ds.name,
+        "dataset": ds.name,  # for people; datasets are matched on the fingerprint
+        "interactions_fingerprint": ds.fingerprint,
         "model_id": meta.get("model_id"),
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,

@@ -112,20 +112,26 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     use only these training (user_id, item_id) reviews (an extraction budget)."""
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
-    if manifest.get("dataset") not in (None, ds.name):
+    fingerprint = manifest.get("interactions_fingerprint")
+    # Matched on the interactions, not the name: the same data prepared from a renamed file
+    # is the same dataset. An artifact exported before fingerprints falls back on the name.
+    if not fingerprint and manifest.get("dataset") not in (None, ds.name):
         raise DataError(f"artifact is for dataset {manifest.get('dataset')!r}, "
                         f"not {ds.name!r}", path=artifact / "manifest.json", field="dataset")
+    same_data = bool(fingerprint) and fingerprint == ds.fingerprint
     reviews = load_reviews(artifact)
     phrases, emb = load_embeddings(artifact)
     known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
                                                 strict=True)}
     uidx, iidx = ds.user_index, ds.item_index
     # whole interactions, not ids one by one: numeric ids of another dataset often exist here
-    aligned = len(known & interaction_pairs(ds))
+    # (a matching fingerprint already says every artifact pair is an interaction here)
+    aligned = len(known) if same_data else len(known & interaction_pairs(ds))
     if known and aligned / len(known) < MIN_ALIGNED_SHARE:
         raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
                         f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
-                        "this dataset", path=artifact / "reviews.parquet", field="user_id/item_id")
+                        "this dataset" + (" (nor does its interactions fingerprint)"
+                                          if fingerprint else ""), path=artifact / "reviews.parquet", field="user_id/item_id")
     allowed = training_pairs(ds)
     pairs = list(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str),
                      strict=True))
