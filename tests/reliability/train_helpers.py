@@ -33,11 +33,13 @@ def train_args(data: Path, out: Path, *extra: str, backbone: str = "mf") -> list
 
 
 def one_line_error(res, *needles: str) -> str:  # noqa: ANN001
-    """The single `error: ...` line of a CLI call that exited 2, holding every needle."""
+    """The single `error: ...` line (besides notes) of a CLI call that exited 2, holding
+    every needle."""
     assert res.code == 2, (res.code, res.err[-2000:])
-    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    lines = [ln for ln in res.err.splitlines() if ln.strip() and not ln.startswith("note: ")]
     assert len(lines) == 1 and lines[0].startswith("error: "), res.err[-2000:]
     assert "Traceback" not in res.err
+    print(lines[0])  # shown with -s: what the user reads
     for n in needles:
         assert n in lines[0], (n, lines[0])
     return lines[0]

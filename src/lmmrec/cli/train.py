@@ -34,16 +34,6 @@ def train(
 
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: use one or the other")
-    if not resume and int(os.environ.get("RANK", "0")) == 0:  # rank 0 alone writes
-        from lmmrec.train.runfolder import claim
-
-        old = claim(out, overwrite)
-        if old is not None:
-            typer.secho(f"note: replacing the run in {out}; the old one waits in {old} until "
-                        "the new one has finished", err=True)
-    if nproc > 1:
-        _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
-        return
     from lmmrec.train.config import resolve_config
     from lmmrec.train.trainer import CONFIG, fit, read_config
 
@@ -63,7 +53,17 @@ def train(
             base["data"] = str(data.resolve())
         if motivations is not None:
             base["motivations"] = str(motivations.resolve())
-        cfg = resolve_config(backbone, config, sets, base=base)
+        cfg = resolve_config(backbone, config, sets, base=base)  # a bad config moves nothing
+        if int(os.environ.get("RANK", "0")) == 0:  # rank 0 alone writes the run folder
+            from lmmrec.train.runfolder import claim
+
+            old = claim(out, overwrite)
+            if old is not None:
+                typer.secho(f"note: replacing the run in {out}; the old one waits in {old} "
+                            "until the new one has finished", err=True)
+    if nproc > 1:
+        _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
+        return
     result = fit(cfg, out, resume=resume,
                  say=lambda msg: typer.secho(f"note: {msg}", err=True))
     if not result:  # a non-zero rank of a distributed run: rank 0 reports

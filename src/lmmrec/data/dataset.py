@@ -138,18 +138,19 @@ class PreparedDataset:
             if not (root / f"{name}.parquet").exists():
                 raise DataError(f"missing {name}.parquet: not a prepared dataset folder",
                                 path=root)
+            _check_parquet(root / f"{name}.parquet")
         if not (root / MANIFEST).exists():
             raise DataError(f"missing {MANIFEST}: not a prepared dataset folder", path=root)
         try:
             manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DataError(f"invalid JSON: {e}", path=root / MANIFEST, line=e.lineno) from e
-        inter = read_table(root / "interactions.parquet")
+        inter = pd.read_parquet(root / "interactions.parquet")
         for col in ("user", "item", "split"):
             if col not in inter.columns:
                 raise DataError("missing column", path=root / "interactions.parquet", field=col)
-        ds = cls(interactions=inter, users=read_table(root / "users.parquet"),
-                 items=read_table(root / "items.parquet"), manifest=manifest, root=root)
+        ds = cls(interactions=inter, users=pd.read_parquet(root / "users.parquet"),
+                 items=pd.read_parquet(root / "items.parquet"), manifest=manifest, root=root)
         present = set(inter["split"].unique())
         missing = [s for s in SPLITS if s not in present]
         if missing:
@@ -163,14 +164,16 @@ class PreparedDataset:
         if self._reviews is None:
             if self.root is None:
                 raise DataError("dataset has no reviews table")
-            self._reviews = read_table(self.root / "reviews.parquet")
+            self._reviews = pd.read_parquet(self.root / "reviews.parquet")
         return self._reviews
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A parquet table of a prepared dataset; a DataError naming it if it is damaged."""
+def _check_parquet(path: Path) -> None:
+    """Read a table's footer (cheap): a truncated or foreign file fails here, by name."""
+    import pyarrow.parquet as pq
+
     try:
-        return pd.read_parquet(path)
+        pq.ParquetFile(path).close()
     except (OSError, ValueError) as e:  # pyarrow: ArrowInvalid / ArrowIOError
         msg = " ".join(str(e).split())[:200]
         raise DataError(f"unreadable parquet (truncated or corrupt?): {msg}", path=path) from e

@@ -51,8 +51,10 @@ def load(path: Path, device: str | torch.device = "cpu", keys: tuple[str, ...] =
     except FileNotFoundError:
         raise DataError("file not found", path=path) from None
     except Exception as e:  # torch raises many kinds for a damaged file
-        raise DataError(f"not a readable checkpoint (truncated or corrupt?): {one_line(e)}",
-                        path=path) from e
+        # the first sentence: torch goes on with advice (weights_only=False) not to follow
+        reason = one_line(e, 120).split(". ")[0]
+        raise DataError(f"not a readable checkpoint (truncated, corrupt or not lmmrec's): "
+                        f"{reason}", path=path) from e
     if not isinstance(obj, dict) or any(k not in obj for k in keys):
         raise DataError("not an lmmrec checkpoint (expected the keys "
                         f"{', '.join(keys)})", path=path)

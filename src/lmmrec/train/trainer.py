@@ -302,9 +302,9 @@ def _diverged(cfg: RunConfig, out: Path, epoch: int, losses: dict[str, float]) -
     kept = "no checkpoint was written yet"
     if (out / CHECKPOINT).exists():
         kept = f"the last good checkpoint is kept in {out / CHECKPOINT}"
-    return Diverged(f"epoch {epoch}: the training loss is not finite ({bad}); optim.lr="
+    return Diverged(f"{out}: epoch {epoch}: the training loss is not finite ({bad}); optim.lr="
                     f"{cfg.optim.lr:g} is likely too large: lower it (--set optim.lr=...) and "
-                    f"train again; {kept}")
+                    f"train again with --overwrite; {kept}")
 
 
 def _load_checkpoint(out: Path, cfg: RunConfig) -> dict[str, Any]:
