@@ -56,8 +56,8 @@ def load(path: Path, device: str | torch.device = "cpu", keys: tuple[str, ...] =
         raise DataError(f"not a readable checkpoint (truncated, corrupt or not lmmrec's): "
                         f"{reason}", path=path) from e
     if not isinstance(obj, dict) or any(k not in obj for k in keys):
-        raise DataError("not an lmmrec checkpoint (expected the keys "
-                        f"{', '.join(keys)})", path=path)
+        expected = f" (expected the keys {', '.join(keys)})" if keys else ""
+        raise DataError(f"not an lmmrec checkpoint{expected}", path=path)
     return obj
 
 

@@ -182,6 +182,7 @@ def _fit(cfg: RunConfig, out: Path, dist: Dist, resume: bool, model: torch.nn.Mo
 
     if saved is not None:
         path = out / CHECKPOINT
+        ckpt.load_weights(model, saved["best_weights"], path)  # checked now, used at the end
         ckpt.load_weights(model, saved["model"], path)
         try:
             optimizer.load_state_dict(saved["optim"])
