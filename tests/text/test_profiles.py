@@ -234,7 +234,11 @@ def test_export_of_a_grounded_prompt_counts_what_it_dropped(beauty_dir: Path,
     from lmmrec.text.artifact import export_artifact, load_reviews
 
     ds = PreparedDataset.load(beauty_dir)
-    a = next(i for i in review_inputs(ds, "review_v2") if len(i.text.split()) > 20)
+    from lmmrec.llm.grounding import is_grounded
+
+    a = next(i for i in review_inputs(ds, "review_v2") if len(i.text.split()) > 20
+             and not any(is_grounded(p, i.review_text())
+                         for p in ("formal cut", "none", "customer review features")))
     word = next(w for w in a.text.lower().split() if w.isalpha() and len(w) > 5)
     raw = json.dumps({"why": "x", "pos": [f"nice {word}", "formal cut"],
                       "neg": ["none"], "attr": ["customer review features"]})
