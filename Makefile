@@ -83,6 +83,6 @@ extract-items: install
 ITEM_STORE = $(WORK)/stores/$(DATASET)-items.sqlite
 release-motivations: install
 	$(VENV)/bin/lmmrec extract export --store $(WORK)/stores/$(DATASET).sqlite \
-	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET) \
+	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET) --overwrite \
 	  $(if $(wildcard $(ITEM_STORE)),--item-store $(ITEM_STORE))
 	$(VENV)/bin/lmmrec embed releases/motivations/$(DATASET)
