@@ -74,13 +74,15 @@ def popen(*args: object, **kw: object) -> subprocess.Popen[str]:
                             text=True, env=cli_env(), cwd=REPO, **kw)  # type: ignore[arg-type]
 
 
-def one_line_error(result: object) -> str:
+def one_line_error(result: object, progress: bool = False) -> str:
     """The error line of a refused command (a CliResult or a CompletedProcess): exit 2,
-    one line, no traceback."""
+    one line, no traceback (``progress``: after the run's own progress lines)."""
     code = getattr(result, "code", getattr(result, "returncode", None))
     err = getattr(result, "err", None) or getattr(result, "stderr", "")
     lines = [ln for ln in err.strip().splitlines() if ln.strip()]
     assert code == 2, err
     assert "Traceback" not in err, err
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
+    errors = [ln for ln in lines if ln.startswith("error: ")]
+    assert len(errors) == 1 and lines[-1] == errors[0], err
+    assert progress or len(lines) == 1, err
+    return lines[-1]

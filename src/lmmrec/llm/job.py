@@ -323,7 +323,9 @@ def run(backend: Backend, store: Store, p: Plan,
                             done, pending = wait(pending, return_when=FIRST_COMPLETED)
                             for f in done:
                                 land(f.result())
-                    # the last ones, or those in flight when a stop was asked for
+                    if stop is not None and stop.is_set():
+                        # queued ones are not sent; those in flight are paid for: land them
+                        pending = {f for f in pending if not f.cancel()}
                     while pending:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for f in done:
