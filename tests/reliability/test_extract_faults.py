@@ -260,6 +260,18 @@ def test_read_only_store_fails_before_any_llm_call(cli, tiny, artifact, tmp_path
     assert store.read_bytes() == before
 
 
+def test_read_only_store_can_still_be_read(cli, tiny, tmp_path: Path) -> None:
+    data, full = tiny
+    store = tmp_path / "ro.sqlite"
+    shutil.copy(full, store)
+    with read_only(store):
+        r = cli("extract", "stats", "--store", store, "--json")
+        assert r.code == 0, r.err
+        assert json.loads(r.out)["done"] > 0
+        r = cli("extract", "export", "--store", store, "--data", data, "--out", tmp_path / "a")
+        assert r.code == 0, r.err
+
+
 # -- corrupt inputs ---------------------------------------------------------------------------
 
 def test_truncated_embeddings_are_a_one_line_error(cli, beauty_dir: Path,

@@ -61,7 +61,7 @@ def extract_cmd(
     if store is not None:
         from lmmrec.llm.store import check_store_path
 
-        check_store_path(store)
+        check_store_path(store, writable=not dry_run)  # before a model is loaded
     if workers > 1 and not dry_run:
         if shard is not None or limit is not None:
             raise ConfigError("--workers cannot be combined with --shard or --limit")

@@ -267,16 +267,22 @@ def run(backend: Backend, store: Store, p: Plan,
     refused: list[Record] = []  # 4xx answers in a row, held back until the streak breaks
     store.drop_stale_claims()
 
+    cut_short = False
+
     def claimed() -> Iterator[tuple[Input, str]]:
-        nonlocal left
-        while left and not (stop and stop.is_set()):
+        nonlocal left, cut_short
+        while left:
+            if stop is not None and stop.is_set():
+                cut_short = True
+                return
             got = store.claim(left, owner, chunk, since)
             if not got:
                 return
             # those skipped on the way are another live process's (or done already)
             left = left[left.index(got[-1]) + 1:]
             for h in got:
-                if stop and stop.is_set():
+                if stop is not None and stop.is_set():
+                    cut_short = True
                     return
                 yield by_hash[h], h
 
@@ -325,7 +331,9 @@ def run(backend: Backend, store: Store, p: Plan,
                                 land(f.result())
                     if stop is not None and stop.is_set():
                         # queued ones are not sent; those in flight are paid for: land them
-                        pending = {f for f in pending if not f.cancel()}
+                        kept = {f for f in pending if not f.cancel()}
+                        cut_short = cut_short or len(kept) < len(pending)
+                        pending = kept
                     while pending:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for f in done:
@@ -340,7 +348,7 @@ def run(backend: Backend, store: Store, p: Plan,
     finally:
         summary.seconds = time.perf_counter() - t0
         store.release(owner)
-    if stop is not None and stop.is_set():
+    if cut_short:
         raise Interrupted(
             f"stopped by a signal after the requests in flight landed: {summary.ok} ok and "
             f"{summary.failed} failed this run are stored; rerun to continue")

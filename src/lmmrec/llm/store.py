@@ -88,13 +88,23 @@ class Record:
                 self.error, self.created_at or time.time())
 
 
-def check_store_path(path: str | Path) -> None:
-    """A store is a file: refuse a folder (or a path under a file) before opening it."""
+def check_store_path(path: str | Path, writable: bool = False) -> None:
+    """A store is a file: refuse a folder (or a path under a file) before opening it, and
+    with ``writable`` a file (or folder, which holds SQLite's journal) that cannot be
+    written - before a model is loaded or a request sent."""
     path = Path(path)
     if path.is_dir():
         raise LmmrecError(f"{path}: is a folder; --store names an SQLite file")
     if path.parent.exists() and not path.parent.is_dir():
         raise LmmrecError(f"{path}: {path.parent} is not a folder")
+    if not writable:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise LmmrecError(f"{path}: the store is read-only; make it writable or use another "
+                          "--store")
+    if path.parent.exists() and not os.access(path.parent, os.W_OK):
+        raise LmmrecError(f"{path}: its folder is read-only (SQLite writes its journal "
+                          "beside the store)")
 
 
 def _not_a_store(path: Path, e: sqlite3.Error) -> LmmrecError:
@@ -135,9 +145,7 @@ class Store:
 
     def _check_writable(self) -> None:
         """Fail now, not after the first answer, when the file cannot be written."""
-        if self.path.exists() and not os.access(self.path, os.W_OK):
-            raise LmmrecError(f"{self.path}: the store is read-only; make it writable or use "
-                              "another --store")
+        check_store_path(self.path, writable=True)
         self.db.execute("BEGIN IMMEDIATE")
         try:
             self.db.execute("UPDATE meta SET value = value")
