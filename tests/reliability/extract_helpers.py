@@ -61,7 +61,7 @@ def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("OPENAI_API_KEY", None)
     env["PYTHONUNBUFFERED"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO / "src"), env.get("PYTHONPATH", "")])
+    env.setdefault("PYTHONPATH", str(REPO / "src"))  # the code under test, as in-process
     return env
 
 

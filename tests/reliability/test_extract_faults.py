@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from llm.fake_openai import FakeOpenAI, Reply
 
-from lmmrec.llm.store import Store, claim_owner
+from lmmrec.llm.store import Store
 
 from .extract_helpers import (
     cli_env,
@@ -111,6 +111,8 @@ def test_two_processes_on_one_store_take_disjoint_reviews(tiny, tmp_path: Path) 
 
 
 def test_claims_of_dead_or_expired_owners_are_taken_over(tmp_path: Path) -> None:
+    from lmmrec.llm.store import claim_owner
+
     with Store(tmp_path / "s.sqlite", "m", "v") as st:
         hashes = [f"{i:064x}" for i in range(6)]
         now = time.time()
@@ -321,3 +323,35 @@ def test_store_reads_survive_sqlite_errors_as_one_line(tiny, tmp_path: Path) -> 
     with pytest.raises(LmmrecError, match="not a readable extraction store"):
         with Store(other) as st:
             st.counts()
+
+
+def test_deeply_nested_llm_answer_is_an_invalid_output(tiny, tmp_path: Path) -> None:
+    """The model's answer is untrusted too: nesting past Python's parser is a failed
+    review, not a crashed run."""
+    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import job
+    from lmmrec.llm.backends import OpenAIBackend, OpenAIConfig
+    from lmmrec.llm.prompts import PROMPT_VERSION
+
+    data, _ = tiny
+    inputs = job.review_inputs(PreparedDataset.load(data))[:3]
+    deep = "[" * 100_000 + "]" * 100_000
+    with FakeOpenAI(lambda body, attempt: Reply(content=deep)) as fake:
+        backend = OpenAIBackend(OpenAIConfig(base_url=fake.base_url, concurrency=2,
+                                             max_retries=0))
+        with Store(tmp_path / "s.sqlite", backend.model_id, PROMPT_VERSION) as st:
+            summary = job.run(backend, st, job.plan(inputs, st))
+            records = list(st.records())
+        backend.close()
+    assert summary.ok == 0 and summary.failed == len(records) > 0
+    assert all(r.error.startswith("invalid output") for r in records)
+
+
+def test_deeply_nested_dataset_manifest_is_a_one_line_error(cli, tiny, tmp_path: Path) -> None:
+    data, _ = tiny
+    bad = tmp_path / "data"
+    shutil.copytree(data, bad)
+    (bad / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+    line = one_line_error(cli("extract", "--data", bad, "--store", tmp_path / "s.sqlite",
+                              "--dry-run"))
+    assert "nested too deeply" in line and "manifest.json" in line

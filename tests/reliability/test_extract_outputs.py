@@ -152,3 +152,15 @@ def test_merge_refuses_a_target_that_is_not_a_store(cli, tiny, tmp_path: Path) -
     shutil.copy(store, tmp_path / "copy.sqlite")
     line = one_line_error(cli("extract", "merge", store, "--out", tmp_path))
     assert "is a folder" in line
+
+
+def test_data_prepare_overwrites_only_a_prepared_dataset(cli, tiny, tmp_path: Path) -> None:
+    data, _, _ = tiny
+    raw = data.parent / "raw" / data.name
+    out = _user_folder(tmp_path / "thesis")
+    args = ("data", "prepare", raw, "--format", "amazon2023", "--split", "loo")
+    line = one_line_error(cli(*args, "--out", out, "--overwrite"))
+    assert "not a prepared dataset" in line and (out / "thesis.tex").exists()
+    assert cli(*args, "--out", tmp_path / "d").code == 0
+    assert "--overwrite" in one_line_error(cli(*args, "--out", tmp_path / "d"))
+    assert cli(*args, "--out", tmp_path / "d", "--overwrite").code == 0

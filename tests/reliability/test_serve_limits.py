@@ -18,7 +18,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from lmmrec.serve.app import ByteCache, RateLimiter, ServeSettings, create_app
+from lmmrec.serve.app import ServeSettings, create_app
 
 from .extract_helpers import one_line_error
 
@@ -69,6 +69,8 @@ def test_cache_is_bounded_in_bytes(recommender) -> None:
 
 
 def test_byte_cache_evicts_least_recently_used() -> None:
+    from lmmrec.serve.app import ByteCache
+
     c = ByteCache(10)
     c.put("a", b"aaaa")
     c.put("b", b"bbbb")
@@ -132,6 +134,8 @@ def test_cold_start_rate_limit_per_client_is_429(recommender) -> None:
 
 
 def test_rate_limiter_buckets_are_per_client_and_bounded() -> None:
+    from lmmrec.serve.app import RateLimiter
+
     lim = RateLimiter(per_minute=60, burst=2, max_clients=3)
     assert [lim.take("a", 0.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(1.0)]
     assert lim.take("b", 0.0) == 0.0  # another client has its own bucket

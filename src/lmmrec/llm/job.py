@@ -199,8 +199,8 @@ def extract_one(backend: Backend, inp: Input, input_hash: str,
             parsed = inp.parse(json.loads(c.text))
             if parsed.is_empty():
                 raise ValueError("no well-formed motivation phrases")
-        except (ValueError, ValidationError) as e:
-            rec.error = f"invalid output: {str(e)[:300]}"
+        except (ValueError, ValidationError, RecursionError) as e:  # the answer is untrusted
+            rec.error = f"invalid output: {(str(e) or type(e).__name__)[:300]}"
             continue
         rec.status, rec.parsed, rec.error = "ok", parsed.model_dump(), None
         return rec

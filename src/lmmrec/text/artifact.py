@@ -57,7 +57,7 @@ def _records_frame(store_path: Path, inputs: list[Any],
         if r.raw:
             try:
                 src = json.loads(r.raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         return inp.parse(src).model_dump() if src else empty
 
