@@ -55,19 +55,28 @@ lint: install-test
 
 # Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
 # `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
+# PROMPT=review_v2 (default) releases into releases/motivations-v2/; review_v1 stores and
+# releases (releases/motivations/) stay valid and resumable with PROMPT=review_v1.
 DATASET ?= amazon-beauty-2023-mini
+PROMPT ?= review_v2
 # one process decoding 16 reviews per batch (local.n_parallel) beats one process per core
 EXTRACT_WORKERS ?= 1
 WORK ?= work
+ifeq ($(PROMPT),review_v1)
+STORE = $(WORK)/stores/$(DATASET).sqlite
+RELEASE = releases/motivations/$(DATASET)
+else
+STORE = $(WORK)/stores/$(DATASET)-$(PROMPT).sqlite
+RELEASE = releases/motivations-v2/$(DATASET)
+endif
 extract: install
 	test -f $(WORK)/prepared/$(DATASET)/manifest.json || \
 	  $(VENV)/bin/lmmrec data prepare $(DATASET) --out $(WORK)/prepared/$(DATASET)
-	test -f $(WORK)/stores/$(DATASET).sqlite || ! test -d releases/motivations/$(DATASET) || \
-	  $(VENV)/bin/lmmrec extract import releases/motivations/$(DATASET) \
-	    --store $(WORK)/stores/$(DATASET).sqlite
+	test -f $(STORE) || ! test -d $(RELEASE) || \
+	  $(VENV)/bin/lmmrec extract import $(RELEASE) --store $(STORE)
 	$(VENV)/bin/lmmrec extract --data $(WORK)/prepared/$(DATASET) \
-	  --store $(WORK)/stores/$(DATASET).sqlite --workers $(EXTRACT_WORKERS)
-	$(MAKE) release-motivations DATASET=$(DATASET)
+	  --store $(STORE) --prompt $(PROMPT) --workers $(EXTRACT_WORKERS)
+	$(MAKE) release-motivations DATASET=$(DATASET) PROMPT=$(PROMPT)
 
 # What each item's listing (title, description, tags) offers: one call per listed item, into
 # a store of its own (datasets with item metadata: amazon-beauty-2023-mini, steam-au).
@@ -78,11 +87,11 @@ extract-items: install
 	  $(VENV)/bin/lmmrec extract import releases/motivations/$(DATASET) --items \
 	    --store $(ITEM_STORE)
 	$(VENV)/bin/lmmrec extract --items --data $(WORK)/prepared/$(DATASET) --store $(ITEM_STORE)
-	$(MAKE) release-motivations DATASET=$(DATASET)
+	$(MAKE) release-motivations DATASET=$(DATASET) PROMPT=$(PROMPT)
 
 ITEM_STORE = $(WORK)/stores/$(DATASET)-items.sqlite
 release-motivations: install
-	$(VENV)/bin/lmmrec extract export --store $(WORK)/stores/$(DATASET).sqlite \
-	  --data $(WORK)/prepared/$(DATASET) --out releases/motivations/$(DATASET) --overwrite \
+	$(VENV)/bin/lmmrec extract export --store $(STORE) \
+	  --data $(WORK)/prepared/$(DATASET) --out $(RELEASE) --overwrite \
 	  $(if $(wildcard $(ITEM_STORE)),--item-store $(ITEM_STORE))
-	$(VENV)/bin/lmmrec embed releases/motivations/$(DATASET)
+	$(VENV)/bin/lmmrec embed $(RELEASE)

@@ -75,7 +75,10 @@ def parse_override(item: str) -> dict[str, Any]:
     return node
 
 
-def build(cls: type[T], layers: list[dict[str, Any]], source: str = "config") -> T:
+def build(cls: type[T], layers: list[dict[str, Any]], source: str = "config",
+          prefix: str = "") -> T:
+    """``cls`` from merged layers; errors name each key's dotted path (under ``prefix``,
+    e.g. "align.") and an unknown key gets the closest known one."""
     merged: dict[str, Any] = {}
     for layer in layers:
         merged = deep_merge(merged, layer)
@@ -84,8 +87,15 @@ def build(cls: type[T], layers: list[dict[str, Any]], source: str = "config") ->
     except ValidationError as e:
         problems = []
         for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "<root>"
-            problems.append(f"{loc}: {err['msg']}")
+            loc = prefix + ".".join(str(p) for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                from lmmrec.config_doc import candidates, suggest
+
+                hint = suggest(loc, candidates(cls, prefix))
+                msg = "unknown key" + (f"; did you mean {hint}?" if hint else "") + \
+                    " (every key: `lmmrec config show`)"
+            problems.append(f"{loc}: {msg}" if loc else msg)
         raise ConfigError(f"{source}: invalid configuration: " + "; ".join(problems)) from e
 
 

@@ -48,14 +48,14 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
         from lmmrec.llm.backends import LocalBackend, LocalConfig
         from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
 
-        inputs = job.review_inputs(ds)
-        with Store(store) as st:
+        with Store(store) as st:  # a release keeps its own prompt version
+            version = st.meta().get("prompt_version") or PROMPT_VERSION
+            inputs = job.review_inputs(ds, version)
             todo = job.plan(inputs, st, limit=limit).todo
         if todo:
             console.print(f"   extracting {len(todo)} missing reviews with the local LLM ...")
             backend = LocalBackend(LocalConfig())
-            with Store(store, backend.model_id, PROMPT_VERSION,
-                       prompt_fingerprint(PROMPT_VERSION)) as st:
+            with Store(store, backend.model_id, version, prompt_fingerprint(version)) as st:
                 summary = job.run(backend, st, job.plan(inputs, st, limit=limit))
             backend.close()
             r = summary.as_dict()

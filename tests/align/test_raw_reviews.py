@@ -81,3 +81,32 @@ def test_phrases_and_reviews_side_by_side(beauty_dir, beauty_motivations):
     assert torch.equal(both.user_has_text, has_ph | has_rv)
     # coordination still pairs the motivations of two reviews
     assert both.review_user_vec is ph.review_user_vec
+
+
+def test_raw_reviews_train_without_any_motivations(cli, tmp_path):
+    """align.text_input=reviews: no --motivations, no extraction; the prepared data's
+    review text is the whole text side."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[1] / "fixtures" / "own-reviews" / "reviews.csv"
+    data = tmp_path / "prepared"
+    r = cli("data", "prepare", src, "--out", data,
+            "--columns", "user=customer,item=product,rating=stars,time=date,text=review")
+    assert r.code == 0, r.err
+    r = cli("train", "--backbone", "lightgcn", "--data", data, "--out", tmp_path / "run",
+            "--method", "lmmrec", "--set", "align.text_input=reviews",
+            "--set", "train.max_epochs=2", "--set", "train.eval_every=1",
+            "--set", "train.progress=false", "--set", "train.threads=1",
+            "--set", "eval.ks=[1,3,5]", "--set", "eval.select=recall@5")
+    assert r.code == 0, r.err
+    import json
+
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    text = metrics["text"]
+    ds = PreparedDataset.load(data)
+    with_text = ds.load_reviews().merge(ds.split_frame("train")[["user", "item"]])
+    assert text["text_input"] == "reviews"
+    assert text["train_reviews_used"] == int((with_text["text"].str.len() > 0).sum()) > 0
+    assert text["train_interactions"] == ds.train.nnz
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["motivations"] is None

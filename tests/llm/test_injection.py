@@ -13,7 +13,7 @@ import pytest
 
 from lmmrec.llm import job
 from lmmrec.llm.backends import OpenAIBackend, OpenAIConfig
-from lmmrec.llm.prompts import PROMPT_VERSION, REVIEW_CHAR_CAP, ReviewInput, fence, system_prompt
+from lmmrec.llm.prompts import REVIEW_CHAR_CAP, ReviewInput, fence, system_prompt
 from lmmrec.llm.schemas import (
     MAX_PHRASE_CHARS,
     MAX_WORDS,
@@ -141,8 +141,10 @@ def test_only_well_formed_phrases_are_stored(beauty_inputs, tmp_path: Path) -> N
         if inp.input_hash() not in seen and len(chosen) < len(ANSWERS):
             seen.add(inp.input_hash())
             chosen.append(inp)
-    # every review carries an injection attempt
-    chosen = [dataclasses.replace(inp, text=f"{INJECTIONS[k % len(INJECTIONS)]} {inp.text}")
+    # every review carries an injection attempt; v1 (no grounding filter): the phrase rules
+    # alone must hold, whatever the answer invents
+    chosen = [dataclasses.replace(inp, text=f"{INJECTIONS[k % len(INJECTIONS)]} {inp.text}",
+                                  prompt="review_v1")
               for k, inp in enumerate(chosen)]
     plan_of = {review_key({"messages": i.messages()}): name
                for i, name in zip(chosen, ANSWERS, strict=True)}
@@ -158,7 +160,7 @@ def test_only_well_formed_phrases_are_stored(beauty_inputs, tmp_path: Path) -> N
     with FakeOpenAI(responder) as fake:
         backend = OpenAIBackend(OpenAIConfig(base_url=fake.base_url, concurrency=3,
                                              timeout_s=5, max_retries=1, backoff_base_s=0.01))
-        with Store(tmp_path / "s.sqlite", backend.model_id, PROMPT_VERSION) as st:
+        with Store(tmp_path / "s.sqlite", backend.model_id, "review_v1") as st:
             summary = job.run(backend, st, job.plan(chosen, st))
             records = list(st.records())
         backend.close()

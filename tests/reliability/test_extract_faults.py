@@ -251,7 +251,9 @@ def test_read_only_store_fails_before_any_llm_call(cli, tiny, artifact, tmp_path
                                                    command: str) -> None:
     data, _ = tiny
     store = tmp_path / "ro.sqlite"
-    with Store(store, "openai:Qwen/Qwen2.5-1.5B-Instruct", "review_v1"):
+    from lmmrec.llm.prompts import PROMPT_VERSION
+
+    with Store(store, "openai:Qwen/Qwen2.5-1.5B-Instruct", PROMPT_VERSION):
         pass
     before = store.read_bytes()
     with read_only(store), FakeOpenAI() as fake:

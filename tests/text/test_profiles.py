@@ -198,12 +198,12 @@ def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path:
     """A phrase an older, stricter rule dropped from the stored parse comes back from the raw
     answer; a store without raw text (imported) keeps its parse; a failure stays empty."""
     from lmmrec.llm.job import review_inputs
-    from lmmrec.llm.prompts import PROMPT_VERSION
+    PROMPT_VERSION = "review_v1"  # no grounding filter: the phrase rules alone
     from lmmrec.llm.store import Record, Store
     from lmmrec.text.artifact import export_artifact, load_reviews
 
     ds = PreparedDataset.load(beauty_dir)
-    a, b, c = review_inputs(ds)[:3]
+    a, b, c = review_inputs(ds, PROMPT_VERSION)[:3]
     raw = json.dumps({"why": "wanted clear steps", "pos": ["clear instructions", "mild scent"],
                       "neg": [], "attr": ["travel size bottle"]})
     old_parse = {"why": "wanted clear steps", "pos": ["mild scent"], "neg": [],
@@ -223,6 +223,33 @@ def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path:
     every = pd.read_parquet(tmp_path / "art" / "reviews.parquet").set_index("input_hash")
     assert every.loc[c.input_hash(), "status"] == "failed"
     assert list(every.loc[c.input_hash(), "pos"]) == []
+
+
+def test_export_of_a_grounded_prompt_counts_what_it_dropped(beauty_dir: Path,
+                                                            tmp_path: Path) -> None:
+    """review_v2: the export keeps only phrases with a word of their review, and the
+    manifest counts the ungrounded ones and those made of the prompt's own words."""
+    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.store import Record, Store
+    from lmmrec.text.artifact import export_artifact, load_reviews
+
+    ds = PreparedDataset.load(beauty_dir)
+    a = next(i for i in review_inputs(ds, "review_v2") if len(i.text.split()) > 20)
+    word = next(w for w in a.text.lower().split() if w.isalpha() and len(w) > 5)
+    raw = json.dumps({"why": "x", "pos": [f"nice {word}", "formal cut"],
+                      "neg": ["none"], "attr": ["customer review features"]})
+    store = tmp_path / "s.sqlite"
+    with Store(store, "m", "review_v2") as st:
+        st.put(Record("m", "review_v2", a.input_hash(), a.user_id, a.item_id, "ok", raw=raw,
+                      parsed=json.loads(raw)))
+    manifest = export_artifact(store, tmp_path / "art", beauty_dir)
+    row = load_reviews(tmp_path / "art").set_index("input_hash").loc[a.input_hash()]
+    assert list(row["pos"]) == [f"nice {word}"]
+    assert list(row["neg"]) == [] and list(row["attr"]) == []
+    # "formal cut" and "none": no word of the review; "customer review features": the
+    # prompt's own words
+    assert manifest["phrases_dropped"] == {"ungrounded": 2, "copied": 1, "moved": 0}
+    assert manifest["prompt_version"] == "review_v2"
 
 
 def test_export_counts_unanswered_requests_as_pending(beauty_dir: Path, tmp_path: Path) -> None:

@@ -41,56 +41,63 @@ class AlignConfig(Strict):
     # with R1). The aligner's step cost is nearly fixed while a backbone's step is cheap on
     # small graphs; this bounds the overhead. The baselines keep 1, their published setting.
     every: int = Field(1, ge=1)
+    # Use the motivations of this share of the training reviews only (a seeded subsample
+    # keeping every user and item where possible, lmmrec.llm.budget): what a smaller
+    # extraction budget would have given.
+    review_share: float = Field(1.0, gt=0, le=1)
+    review_seed: int = 0
 
 
 class LMMRecConfig(AlignConfig):
-    # 8: chosen on validation (benchmarks/results/tune-cost.md): as good as every step, at
-    # under 2x the base's time per epoch
+    # align on every k-th training step; 8: chosen on validation
+    # (benchmarks/results/tune-cost.md): as good as every step, at under 2x the base's time
+    # per epoch
     every: int = Field(8, ge=1)
-    # summary: one profile sentence per entity (the no-CoT ablation); reviews: each training
-    # review's raw text embedded, no LLM at all (the no-extraction ablation)
+    # phrases: the LLM's motivations; summary: one profile sentence per entity (the no-CoT
+    # ablation); reviews: each training review's raw text embedded, no LLM and no
+    # --motivations needed (the no-extraction ablation); phrases+reviews: both
     text_input: Literal["phrases", "summary", "reviews", "phrases+reviews"] = "phrases"
-    pooling: Literal["mean", "attention"] = "mean"
-    hidden: int | None = Field(None, ge=1)
+    pooling: Literal["mean", "attention"] = "mean"  # how a profile pools its phrases
+    hidden: int | None = Field(None, ge=1)  # text encoder hidden width (None: none)
     sample: int = Field(1024, ge=2)  # entities per type and step that the alignment sees
-    mcs: bool = True
-    mcs_weight: float = Field(0.05, ge=0)
-    mcs_temp: float = Field(0.2, gt=0)
-    coordination: bool = True
-    coord_weight: float = Field(0.01, ge=0)
-    coord_temp: float = Field(0.2, gt=0)
+    mcs: bool = True  # cross-modal InfoNCE between text and CF embeddings
+    mcs_weight: float = Field(0.05, ge=0)  # weight of the MCS loss
+    mcs_temp: float = Field(0.2, gt=0)  # temperature of the MCS loss
+    coordination: bool = True  # pair two reviews of one entity (review coordination)
+    coord_weight: float = Field(0.01, ge=0)  # weight of the coordination loss
+    coord_temp: float = Field(0.2, gt=0)  # temperature of the coordination loss
     # entities per type and step whose review pairs the coordination sees (a subsample of
     # the alignment's: it is an auxiliary term, and its rows dominate the encoder's cost)
     coord_sample: int = Field(128, ge=2)
-    itcm: bool = True
-    itcm_weight: float = Field(0.05, ge=0)
-    itcm_temp: float = Field(0.2, gt=0)
-    momentum: float = Field(0.995, ge=0, le=1)
-    onehot_mix: float = Field(0.4, ge=0, le=1)
+    itcm: bool = True  # EMA teacher with soft correspondence targets (ITCM)
+    itcm_weight: float = Field(0.05, ge=0)  # weight of the ITCM loss
+    itcm_temp: float = Field(0.2, gt=0)  # temperature of the ITCM loss
+    momentum: float = Field(0.995, ge=0, le=1)  # EMA momentum of the teacher
+    onehot_mix: float = Field(0.4, ge=0, le=1)  # share of one-hot in the soft targets
     teacher_backbone: bool = True  # EMA copy of the backbone too
     # How often the EMA teacher re-embeds every user and item (backbone, text and prototype
     # encoders): every step (exact, extra forwards each step) or once an epoch (its weights
     # still follow the EMA every step; steps index the epoch's teacher outputs).
     teacher_refresh: Literal["step", "epoch"] = "epoch"
-    prototypes: bool = True
-    n_prototypes: int = Field(32, ge=1)
-    proto_temp: float = Field(0.2, gt=0)
-    proto_residual: bool = True
+    prototypes: bool = True  # motivation prototypes on the text side
+    n_prototypes: int = Field(32, ge=1)  # number of motivation prototypes
+    proto_temp: float = Field(0.2, gt=0)  # temperature of prototype assignment
+    proto_residual: bool = True  # add the prototype mix to the text vector
     fusion: float = Field(0.0, ge=0)  # text-side weight added to scores at evaluation
-    cold_start: bool = True
+    cold_start: bool = True  # fill a user or item without CF signal from its text side
 
 
 class RLMRecConConfig(AlignConfig):
-    weight: float = Field(0.01, ge=0)
-    temp: float = Field(0.2, gt=0)
-    text_input: Literal["phrases", "summary"] = "summary"
+    weight: float = Field(0.01, ge=0)  # weight of the contrastive alignment loss
+    temp: float = Field(0.2, gt=0)  # its temperature
+    text_input: Literal["phrases", "summary"] = "summary"  # profile phrases or summary
 
 
 class RLMRecGenConfig(AlignConfig):
-    weight: float = Field(0.01, ge=0)
-    temp: float = Field(0.2, gt=0)
-    mask_ratio: float = Field(0.1, gt=0, le=1)
-    text_input: Literal["phrases", "summary"] = "summary"
+    weight: float = Field(0.01, ge=0)  # weight of the reconstruction loss
+    temp: float = Field(0.2, gt=0)  # its temperature
+    mask_ratio: float = Field(0.1, gt=0, le=1)  # share of entities masked
+    text_input: Literal["phrases", "summary"] = "summary"  # profile phrases or summary
 
 
 def _unique(x: torch.Tensor, limit: int) -> torch.Tensor:

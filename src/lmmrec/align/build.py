@@ -30,7 +30,7 @@ def aligner_config(method: str, params: dict[str, Any]) -> Any:
                "rlmrec-gen": a.RLMRecGenConfig}
     if method not in classes:
         raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
-    return build(classes[method], [params], source=f"align ({method})")
+    return build(classes[method], [params], source=f"align ({method})", prefix="align.")
 
 
 def summary_vectors(profiles: Any, ds: PreparedDataset, artifact: str | Path
@@ -58,40 +58,64 @@ def summary_vectors(profiles: Any, ds: PreparedDataset, artifact: str | Path
     return out[0], out[1]
 
 
+def _profiles(ds: PreparedDataset, method: str, motivations: str | Path | None,
+              cfg: Any) -> Any:
+    """The split's profiles from the artifact (at the aligner's review share), refused when
+    they give no text side."""
+    from lmmrec.text.profiles import amass
+
+    if motivations is None:
+        raise ConfigError(f"--method {method} needs motivations: pass --motivations DIR")
+    only = None
+    if cfg.review_share < 1:
+        from lmmrec.llm.budget import budget_pairs
+
+        only = budget_pairs(ds, cfg.review_share, cfg.review_seed)
+    profiles = amass(ds, motivations, only_pairs=only)
+    st = profiles.stats
+    if only is not None:
+        st["review_share"] = cfg.review_share
+        st["budget_reviews"] = len(only)
+    if st["train_reviews_used"] == 0:
+        raise DataError("no training review of this split has extracted motivations",
+                        path=motivations)
+    if st["train_coverage"] < 1 and only is None:  # a release still being extracted
+        warnings.warn(f"{motivations}: motivations cover {st['train_reviews_used']} of "
+                      f"{st['train_interactions']} training interactions "
+                      f"({100 * st['train_coverage']:.1f} %); the others have no text side",
+                      stacklevel=3)
+    return profiles
+
+
 def wrap(backbone: nn.Module, method: str, params: dict[str, Any], ds: PreparedDataset,
          motivations: str | Path | None) -> nn.Module:
-    """`backbone` itself for base; otherwise the aligned wrapper fed by `motivations`."""
+    """`backbone` itself for base; otherwise the aligned wrapper fed by `motivations` (or,
+    with text_input=reviews, by the prepared reviews' raw text alone)."""
     if method == "base":
         return backbone
     from lmmrec.align import aligners as a
     from lmmrec.align.inputs import build_inputs
     from lmmrec.align.wrapper import AlignedModel
-    from lmmrec.text.profiles import amass
 
     cfg = aligner_config(method, params)
-    if motivations is None:
-        raise ConfigError(f"--method {method} needs --motivations ARTIFACT_DIR")
-    profiles = amass(ds, motivations)
-    st = profiles.stats
-    if st["train_reviews_used"] == 0:
-        raise DataError("no training review of this split has extracted motivations",
-                        path=motivations)
-    if st["train_coverage"] < 1:  # a release still being extracted: say so, and record it
-        warnings.warn(f"{motivations}: motivations cover {st['train_reviews_used']} of "
-                      f"{st['train_interactions']} training interactions "
-                      f"({100 * st['train_coverage']:.1f} %); the others have no text side",
-                      stacklevel=2)
     text_input = getattr(cfg, "text_input", "phrases")
-    if text_input in ("reviews", "phrases+reviews"):
-        from lmmrec.align.inputs import combined_inputs, raw_review_inputs
+    if text_input == "reviews":  # raw review text only: no LLM, no artifact read
+        from lmmrec.align.inputs import raw_review_inputs
 
         inputs = raw_review_inputs(ds)
-        if text_input == "phrases+reviews":
-            inputs = combined_inputs(build_inputs(profiles), inputs)
+        st = inputs.stats
     else:
-        needs_summary = text_input == "summary"
-        su, si = summary_vectors(profiles, ds, motivations) if needs_summary else (None, None)
-        inputs = build_inputs(profiles, su, si)
+        profiles = _profiles(ds, method, motivations, cfg)
+        st = profiles.stats
+        if text_input == "phrases+reviews":
+            from lmmrec.align.inputs import combined_inputs, raw_review_inputs
+
+            inputs = combined_inputs(build_inputs(profiles), raw_review_inputs(ds))
+        else:
+            needs_summary = text_input == "summary"
+            su, si = (summary_vectors(profiles, ds, motivations) if needs_summary
+                      else (None, None))
+            inputs = build_inputs(profiles, su, si)
     deg_u = np.diff(ds.train.indptr)
     deg_i = np.bincount(ds.train.indices, minlength=ds.n_items)
     if method == "lmmrec":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,6 +28,7 @@ class TextInputs:
     item_has_text: torch.Tensor  # [I] bool
     summary_user: torch.Tensor | None = None  # [U, D_t] profile-summary vectors (RLMRec)
     summary_item: torch.Tensor | None = None
+    stats: dict = field(default_factory=dict)  # how much of the split has a text side
 
     @property
     def text_dim(self) -> int:
@@ -40,7 +41,7 @@ class TextInputs:
                           self.review_item_vec.to(device), self.user_reviews,
                           self.item_reviews, self.user_has_text.to(device),
                           self.item_has_text.to(device), mv(self.summary_user),
-                          mv(self.summary_item))
+                          mv(self.summary_item), self.stats)
 
 
 def _owner_csr(owner: np.ndarray, n: int, keep: np.ndarray | None = None
@@ -104,7 +105,8 @@ def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
              for t, b in zip(rev["title"].fillna(""), rev["text"].fillna(""), strict=True)]
     keep = np.array([bool(t) for t in texts], dtype=bool)
     if not keep.any():
-        raise DataError("no training review has text", path=ds.path)
+        raise DataError("no training review has text (align.text_input=reviews needs the "
+                        "prepared data's review text)", path=ds.root)
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
     users = rev["user"].to_numpy(np.int64)[keep]
     items = rev["item"].to_numpy(np.int64)[keep]
@@ -115,8 +117,15 @@ def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
         m = sp.csr_matrix((1.0 / deg[owner], (owner, np.arange(len(owner)))),
                           shape=(n, len(owner)))
         rows.append(SparseRows.from_scipy(m))
+    n_train = int(ds.train.nnz)
+    stats = {"text_input": "reviews", "train_reviews_used": len(texts),
+             "train_interactions": n_train, "train_coverage": round(len(texts) / max(1, n_train),
+                                                                    4),
+             "users_with_text": int((np.bincount(users, minlength=ds.n_users) > 0).sum()),
+             "items_with_text": int((np.bincount(items, minlength=ds.n_items) > 0).sum())}
     return TextInputs(vecs, rows[0], rows[1], vecs, vecs, _owner_csr(users, ds.n_users),
-                      _owner_csr(items, ds.n_items), rows[0].has_rows(), rows[1].has_rows())
+                      _owner_csr(items, ds.n_items), rows[0].has_rows(), rows[1].has_rows(),
+                      stats=stats)
 
 
 def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:

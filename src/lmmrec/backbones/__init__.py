@@ -36,7 +36,7 @@ def backbone_config(name: str, params: dict[str, Any]) -> Any:
     """The backbone's typed config from a plain dict (without the `name` key)."""
     cls = backbone_class(name)
     return build(cls.Config, [{k: v for k, v in params.items() if k != "name"}],
-                 source=f"backbone {name}")
+                 source=f"backbone {name}", prefix="backbone.")
 
 
 def build_backbone(name: str, n_users: int, n_items: int, train: sp.csr_matrix,

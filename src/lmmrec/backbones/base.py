@@ -16,7 +16,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (users, positive item
 class BackboneConfig(Strict):
     """Hyper-parameters every backbone has; subclasses add their own."""
 
-    dim: int = 32
+    dim: int = 32  # embedding width
 
 
 class Backbone(nn.Module):

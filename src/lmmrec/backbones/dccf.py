@@ -17,10 +17,10 @@ from lmmrec.backbones.graph import Graph, edge_index, norm_adj, spmm
 
 
 class DCCFConfig(BackboneConfig):
-    layers: int = Field(2, ge=1)
-    intents: int = Field(128, ge=1)
-    cl_weight: float = Field(1e-3, ge=0.0)
-    temperature: float = Field(0.1, gt=0.0)
+    layers: int = Field(2, ge=1)  # graph propagation layers
+    intents: int = Field(128, ge=1)  # latent intents
+    cl_weight: float = Field(1e-3, ge=0.0)  # weight of the contrastive loss
+    temperature: float = Field(0.1, gt=0.0)  # its temperature
 
 
 class DCCF(Backbone):

@@ -11,7 +11,7 @@ from lmmrec.backbones.graph import norm_adj, spmm
 
 
 class GCCFConfig(BackboneConfig):
-    layers: int = Field(2, ge=0)
+    layers: int = Field(2, ge=0)  # graph propagation layers
 
 
 class GCCF(Backbone):

@@ -15,9 +15,9 @@ from lmmrec.backbones.graph import Graph, norm_adj, spmm
 
 
 class LightGCNConfig(BackboneConfig):
-    layers: int = Field(3, ge=0)
-    combine: Literal["sum", "mean"] = "sum"
-    keep_rate: float = Field(0.8, gt=0.0, le=1.0)
+    layers: int = Field(3, ge=0)  # graph propagation layers
+    combine: Literal["sum", "mean"] = "sum"  # how layer outputs combine
+    keep_rate: float = Field(0.8, gt=0.0, le=1.0)  # edges kept per step (dropout)
 
 
 class LightGCN(Backbone):

@@ -10,8 +10,8 @@ from lmmrec.backbones.lightgcn import LightGCN, LightGCNConfig
 
 
 class SGLConfig(LightGCNConfig):
-    cl_weight: float = Field(0.1, ge=0.0)
-    temperature: float = Field(0.2, gt=0.0)
+    cl_weight: float = Field(0.1, ge=0.0)  # weight of the contrastive loss
+    temperature: float = Field(0.2, gt=0.0)  # its temperature
 
 
 class SGL(LightGCN):

@@ -11,10 +11,10 @@ from lmmrec.backbones.lightgcn import LightGCN, LightGCNConfig
 
 
 class SimGCLConfig(LightGCNConfig):
-    keep_rate: float = Field(1.0, gt=0.0, le=1.0)
-    cl_weight: float = Field(0.1, ge=0.0)
-    temperature: float = Field(0.2, gt=0.0)
-    eps: float = Field(0.9, ge=0.0)
+    keep_rate: float = Field(1.0, gt=0.0, le=1.0)  # edges kept per step (dropout)
+    cl_weight: float = Field(0.1, ge=0.0)  # weight of the contrastive loss
+    temperature: float = Field(0.2, gt=0.0)  # its temperature
+    eps: float = Field(0.9, ge=0.0)  # size of the embedding noise
 
 
 class SimGCL(LightGCN):

@@ -11,7 +11,9 @@ from typing import Annotated
 
 import typer
 
-data_app = typer.Typer(help="Prepare, inspect and download datasets.", no_args_is_help=True)
+# rich_markup_mode=None: help texts are shown as written ("a:b:c" is no emoji code)
+data_app = typer.Typer(help="Prepare, inspect and download datasets.", no_args_is_help=True,
+                       rich_markup_mode=None)
 
 
 @data_app.command("prepare")
@@ -19,14 +21,19 @@ def prepare_cmd(
     source: Annotated[str, typer.Argument(help="known dataset NAME or a PATH")],
     out: Annotated[Path, typer.Option("--out", help="output folder (created atomically)")],
     fmt: Annotated[str | None, typer.Option("--format", help="force a reader format")] = None,
-    kcore: Annotated[int | None, typer.Option(help="iterative k-core (default per dataset)")]
+    kcore: Annotated[int | None, typer.Option(
+        help="iterative k-core (default: 0, off, for a path; a known dataset's own)")]
     = None,
-    split: Annotated[str | None, typer.Option(help="'3:1:1' (any a:b:c) or 'loo'")] = None,
+    split: Annotated[str | None, typer.Option(
+        help="'keep' (the input's own train/val/test files or split column; the default "
+             "when it has one), a ratio a:b:c (default 3:1:1) or 'loo' (leave last out)")]
+    = None,
     seed: Annotated[int | None, typer.Option(help="split seed (default 2024)")] = None,
     rating_threshold: Annotated[float | None, typer.Option(
         "--rating-threshold", help="keep interactions with rating >= X")] = None,
     columns: Annotated[str | None, typer.Option(
-        help="table format column mapping, e.g. user=uid,item=iid,rating=r,time=ts,text=t")]
+        help="table format column mapping, e.g. user=uid,item=iid,rating=r,time=ts,text=t "
+             "(also title=, split=: a column of train/valid/test)")]
     = None,
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
 ) -> None:
@@ -39,6 +46,26 @@ def prepare_cmd(
     typer.echo(f"prepared {ds.name} -> {out}: {s['n_users']} users, {s['n_items']} items, "
                f"train/val/test {s['n_train']}/{s['n_val']}/{s['n_test']}, "
                f"{s['n_reviews']} reviews")
+    typer.echo(settings_line(ds.manifest))
+    for w in ds.manifest.get("warnings", []):
+        typer.secho(f"warning: {w}", fg=typer.colors.YELLOW, err=True)
+
+
+def settings_line(m: dict) -> str:
+    """The settings a prepare used, defaults included, and what each filter removed."""
+    f, sp, st = m.get("filters", {}), m.get("split", {}), m.get("stats", {})
+    k = f.get("kcore", 0)
+    kcore = f"k-core {k}" if k and k > 1 else "k-core off (0)"
+    if sp.get("method") == "given":
+        split = f"split kept from the input ({sp.get('from', 'its own')})"
+    else:
+        split = f"split {sp.get('method')} (seed {sp.get('seed')})"
+    thr = f.get("rating_threshold")
+    rating = f"rating >= {thr}" if thr is not None else "no rating threshold"
+    removed = (f"{st.get('n_duplicates_dropped', 0)} duplicate rows merged, "
+               f"{st.get('n_below_rating_threshold', 0)} below the rating threshold, "
+               f"{st.get('n_kcore_dropped', 0)} by the k-core")
+    return f"settings: {kcore}, {split}, {rating}; removed: {removed}"
 
 
 @data_app.command("stats")
@@ -49,7 +76,7 @@ def stats_cmd(
     """Print the statistics of a prepared dataset."""
     from lmmrec.data.dataset import PreparedDataset
 
-    ds = PreparedDataset.load(folder)
+    ds = PreparedDataset.load(folder, require_splits=False)  # an empty split counts 0
     stats = {"name": ds.name, "format": ds.manifest.get("format"),
              "split": ds.manifest.get("split", {}).get("method"), **ds.stats()}
     if as_json:

@@ -12,7 +12,8 @@ import typer
 
 experiment_app = typer.Typer(
     help="Grids of runs (datasets x backbones x variants x seeds), result tables with "
-    "significance tests, and the noise-robustness study.", no_args_is_help=True)
+    "significance tests, and the noise-robustness study.", no_args_is_help=True,
+    rich_markup_mode=None)
 
 FileArg = Annotated[Path, typer.Argument(help="experiment file (YAML); shipped ones live in "
                                          "src/lmmrec/configs/experiments/")]

@@ -16,7 +16,7 @@ import typer
 from lmmrec.errors import ConfigError, LmmrecError
 
 extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
-                          invoke_without_command=True)
+                          invoke_without_command=True, rich_markup_mode=None)
 
 Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="config override key=value, e.g. openai.base_url=http://host:8000/v1")]
@@ -49,6 +49,13 @@ def extract_cmd(
     items: Annotated[bool, typer.Option(
         "--items", help="extract what each item's listing (title, description, tags) offers, "
         "into a store of its own")] = False,
+    prompt: Annotated[str | None, typer.Option(
+        help="review prompt version: review_v2 (grounded, rating as context), review_v2n "
+        "(the same without the reasoning sentence) or review_v1; default: the store's own "
+        "version, review_v2 for a new store")] = None,
+    budget: Annotated[str | None, typer.Option(
+        help="extract only this share of the training reviews (a seeded subsample keeping "
+        "every user and item where possible); with --dry-run, several: 0.25,0.5,1")] = None,
 ) -> None:
     """Extract per-review motivations of DATA into STORE; a rerun does only what is missing.
     With --items: per-item offers from the item listings (prompt item_v1)."""
@@ -70,32 +77,66 @@ def extract_cmd(
         from lmmrec.llm.workers import run_workers
 
         typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
-                                          workers, retry_failed, items=items), indent=2))
+                                          workers, retry_failed, items=items,
+                                          prompt=prompt or _store_prompt(store)), indent=2))
         return
     if data is None or store is None:
         # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
         raise ConfigError("--data and --store are required")
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import job
-    from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, PROMPT_VERSION
+    from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, review_prompt
     from lmmrec.llm.store import Store
 
+    prompt = prompt or _store_prompt(store)
+    review_prompt(prompt)  # an unknown version fails before anything loads
+    version = ITEM_PROMPT_VERSION if items else prompt
     cfg = _backend_config(backend, config, overrides)
-    ds = PreparedDataset.load(data)
-    inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+    ds = PreparedDataset.load(data, require_splits=False)
+    inputs = job.inputs_for(ds, version)
     if items and not inputs:
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
+    shares = _shares(budget, items, dry_run)
     if dry_run:  # reads the store if there is one; never creates it
+        out = []
         with Store(store if store.exists() else ":memory:") as st:
-            p = job.plan(inputs, st, sh, limit, retry_failed)
             avg = _avg_output_tokens(st)
-        est = p.estimate(price_prompt, price_output, avg)
-        typer.echo(json.dumps({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
-                               **est}, indent=2))
+            for share in shares:
+                p = job.plan(job.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
+                out.append({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
+                            **({"budget": share} if budget else {}),
+                            **p.estimate(price_prompt, price_output, avg)})
+        typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
         return
-    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed,
-         ITEM_PROMPT_VERSION if items else PROMPT_VERSION)
+    inputs = job.within_budget(ds, inputs, shares[0])
+    _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
+
+
+def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float]:
+    from lmmrec.llm.budget import parse_shares
+
+    if budget is None:
+        return [1.0]
+    if items:
+        raise ConfigError("--budget applies to reviews, not to --items")
+    shares = parse_shares(budget)
+    if len(shares) > 1 and not dry_run:
+        raise ConfigError("several --budget shares need --dry-run (an extraction has one)")
+    return shares
+
+
+def _store_prompt(store: Path | None) -> str:
+    """The review prompt a store was made with (resuming keeps it), else the default."""
+    from lmmrec.llm.prompts import PROMPT_VERSION
+    from lmmrec.llm.store import Store
+
+    if store is not None and store.is_file():
+        with Store(store) as st:
+            version = st.meta().get("prompt_version")
+        if version and not version.startswith("item_"):
+            return version
+    return PROMPT_VERSION
 
 
 def _avg_output_tokens(st) -> float:
@@ -196,7 +237,9 @@ def stats_cmd(
     as_json: Annotated[bool, typer.Option("--json")] = False,
     items: Annotated[bool, typer.Option("--items", help="an item store (--items)")] = False,
 ) -> None:
-    """Counts of a store: done, failed, pending, tokens."""
+    """Counts of a store: done, failed, pending (distinct texts, one LLM request each),
+    tokens; with --data, progress on DATA in reviews and in texts, as `extract export`
+    reports it."""
     from lmmrec.llm.store import Store
 
     if not store.exists():
@@ -208,11 +251,14 @@ def stats_cmd(
             from lmmrec.data.dataset import PreparedDataset
             from lmmrec.llm import job
 
-            ds = PreparedDataset.load(data)
-            inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+            ds = PreparedDataset.load(data, require_splits=False)
+            inputs = job.inputs_for(ds, st.meta().get("prompt_version") or
+                                    ("item_v1" if items else "review_v1"))
             out["pending"] = len(job.plan(inputs, st).todo)
+            out.update(job.unit_counts(inputs, st.statuses(), "items" if items else "reviews"))
             if not items:  # this split's training reviews
                 out["train"] = job.training_coverage(ds, inputs, st)
+    out["unit"] = "texts (distinct inputs, one LLM request each)"  # of done/failed/pending
     if as_json:
         typer.echo(json.dumps(out, indent=2))
     else:
@@ -246,7 +292,7 @@ def export_cmd(
     from lmmrec.text.artifact import export_artifact
 
     manifest = export_artifact(store, out, data, item_store, overwrite=overwrite)
-    counts = manifest["counts"]
+    counts = manifest["counts"]  # reviews; "texts": the same in distinct LLM requests
     if "items" in manifest:
         counts = {**counts, "items": manifest["items"]["counts"]}
     typer.echo(json.dumps(counts, indent=2))

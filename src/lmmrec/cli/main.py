@@ -10,7 +10,8 @@ import typer
 from lmmrec.errors import LmmrecError
 
 app = typer.Typer(help="LMMRec: motivation-aware recommendation with LLM-extracted reasons.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode=None)  # help as written: rich would eat "a:b:c"
 
 # Modules exposing `register(app)`; kept as names so `lmmrec --help` stays fast.
 COMMAND_MODULES = [
@@ -22,6 +23,7 @@ COMMAND_MODULES = [
     "lmmrec.cli.recommend",
     "lmmrec.cli.serve",
     "lmmrec.cli.report",
+    "lmmrec.cli.config",
 ]
 
 

@@ -23,11 +23,18 @@ def recommend_cmd(
         "--text-file", help="cold start: reviews, one per paragraph (or per line)")] = None,
     k: Annotated[int, typer.Option("-k", "--k", min=1, max=1000, help="items to return")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
-    backend: Annotated[str, typer.Option(help="LLM for cold start: local | openai")] = "local",
-    config: Annotated[Path | None, typer.Option(help="backend YAML")] = None,
+    llm: Annotated[bool, typer.Option(
+        "--llm", help="cold start: extract the text's motivations with an LLM first (default: "
+        "match the text's own phrases, no LLM, seconds)")] = False,
+    backend: Annotated[str | None, typer.Option(
+        help="LLM for cold start: local | openai (implies --llm)")] = None,
+    config: Annotated[Path | None, typer.Option(help="backend YAML (implies --llm)")] = None,
     overrides: Overrides = None,
 ) -> None:
-    """Top-K items with the user's and item's best-matching motivations and a reason."""
+    """Top-K items with the user's and item's best-matching motivations and a reason.
+
+    For a new user (--text/--text-file) items are ranked by how well their reviews'
+    motivations match the text: the same matches the reasons show."""
     from lmmrec.explain.coldstart import split_reviews
 
     by_text = bool(text) or text_file is not None
@@ -48,14 +55,20 @@ def recommend_cmd(
         if not texts:
             raise ConfigError("--text/--text-file: no review text given")
         rec._require_text()  # before the LLM is loaded
-        from lmmrec.explain.coldstart import configured_extractor
-        from lmmrec.explain.extract_config import backend_config
+        if llm or backend is not None or config is not None or overrides:
+            from lmmrec.explain.coldstart import configured_extractor
+            from lmmrec.explain.extract_config import backend_config
 
-        extractor = configured_extractor(backend_config(backend, config, overrides))
-        try:
-            phrases = rec.extract_phrases(texts, extractor)
-        finally:
-            extractor.close()
+            extractor = configured_extractor(backend_config(backend or "local", config,
+                                                            overrides))
+            try:
+                phrases = rec.extract_phrases(texts, extractor)
+            finally:
+                extractor.close()
+        else:
+            from lmmrec.explain.coldrank import query_phrases
+
+            phrases = query_phrases(texts)
         recs = rec.recommend_for_phrases(phrases, k)
     if as_json:
         typer.echo(json.dumps([r.as_dict() for r in recs], indent=2, ensure_ascii=False))

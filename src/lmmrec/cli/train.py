@@ -16,10 +16,13 @@ def train(
                                         help="Backbone or preset (configs/backbones/*.yaml)."),
     data: Path | None = typer.Option(None, "--data", help="Prepared dataset folder."),
     config: list[Path] = typer.Option([], "--config", help="Extra YAML config layer(s)."),
-    sets: list[str] = typer.Option([], "--set", help="Override any key: a.b=value."),
-    method: str = typer.Option("base", "--method", help="Training method (base)."),
-    motivations: Path | None = typer.Option(None, "--motivations",
-                                            help="Motivation artifact folder (aligned methods)."),
+    sets: list[str] = typer.Option([], "--set", help="Override any key: a.b=value "
+                                   "(every key, default and help: `lmmrec config show`)."),
+    method: str = typer.Option("base", "--method",
+                               help="base, lmmrec, rlmrec-con or rlmrec-gen."),
+    motivations: Path | None = typer.Option(
+        None, "--motivations", help="Motivation artifact folder (aligned methods; not needed "
+        "with --set align.text_input=reviews)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Data-parallel processes on this machine (re-launches "

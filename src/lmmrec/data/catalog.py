@@ -2,7 +2,8 @@
 
 ``subdir`` is relative to ``$LMMREC_DATA_DIR``. ``downloads`` lists (file, url, sha256):
 a None sha256 means the upstream file is not pinned here; its checksum is still recorded
-in the prepared manifest. Defaults follow RLMRec: 5-core, 3:1:1, seed 2024.
+in the prepared manifest. Defaults follow RLMRec: 5-core, 3:1:1, seed 2024 (a source
+with a split of its own keeps it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ class Known:
     subdir: str
     format: str
     kcore: int = 0
-    split: str = DEFAULT_SPLIT
+    split: str | None = None  # None: the source's own split, else DEFAULT_SPLIT
     seed: int = DEFAULT_SEED
     downloads: tuple[tuple[str, str, str | None], ...] = field(default_factory=tuple)
     note: str = ""

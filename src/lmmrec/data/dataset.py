@@ -9,7 +9,8 @@ A prepared folder holds:
   that has one. Read it only through :mod:`lmmrec.data.leakage`.
 - ``users.parquet``: ``user``, ``raw_id``.
 - ``items.parquet``: ``item``, ``raw_id``, ``title``, ``description``, ``tags``.
-- ``manifest.json``: source checksums, filters, split parameters and statistics.
+- ``manifest.json``: source checksums, filters, split parameters, statistics, warnings and
+  the interactions' fingerprint (what artifacts are matched on, not the folder's name).
 
 Ids are dense 0..n-1; ``raw_id`` is the source's id, the one users see.
 """
@@ -29,6 +30,18 @@ import scipy.sparse as sp
 from lmmrec.errors import DataError
 
 SPLITS = ("train", "val", "test")
+FINGERPRINT = "interactions_fingerprint"
+
+
+def pairs_fingerprint(user_ids: np.ndarray, item_ids: np.ndarray) -> str:
+    """sha256 (16 hex) of a set of (raw user id, raw item id) pairs, in no particular order:
+    what the data is, whatever its file was called or how it was split."""
+    import hashlib
+
+    keys = (pd.Series(user_ids, dtype=object).astype(str) + "\t"
+            + pd.Series(item_ids, dtype=object).astype(str)).to_numpy(dtype=str)
+    keys = np.unique(keys)
+    return hashlib.sha256("\n".join(keys.tolist()).encode("utf-8")).hexdigest()[:16]
 TABLES = ("interactions", "reviews", "users", "items")
 MANIFEST = "manifest.json"
 
@@ -91,6 +104,18 @@ class PreparedDataset:
         return self.items["raw_id"].to_numpy()
 
     @cached_property
+    def fingerprint(self) -> str:
+        """The interactions' fingerprint (:func:`pairs_fingerprint`), from the manifest when
+        it has one (computed for folders prepared before it had)."""
+        stored = self.manifest.get(FINGERPRINT)
+        if stored:
+            return str(stored)
+        inter = self.interactions
+        users = self.users["raw_id"].astype(str).to_numpy()[inter["user"].to_numpy()]
+        items = self.items["raw_id"].astype(str).to_numpy()[inter["item"].to_numpy()]
+        return pairs_fingerprint(users, items)
+
+    @cached_property
     def user_index(self) -> dict[str, int]:
         return {str(r): i for i, r in enumerate(self.users["raw_id"])}
 
@@ -129,7 +154,10 @@ class PreparedDataset:
         return out
 
     @classmethod
-    def load(cls, root: str | Path) -> PreparedDataset:
+    def load(cls, root: str | Path, require_splits: bool = True) -> PreparedDataset:
+        """Read a prepared folder. Training and evaluation need every split
+        (``require_splits``); extraction and statistics do not: a table prepared with no
+        validation or test rows is still a dataset whose reviews can be extracted."""
         root = Path(root)
         if not root.is_dir():
             raise DataError("prepared dataset folder not found "
@@ -154,7 +182,7 @@ class PreparedDataset:
                  items=pd.read_parquet(root / "items.parquet"), manifest=manifest, root=root)
         present = set(inter["split"].unique())
         missing = [s for s in SPLITS if s not in present]
-        if missing:
+        if missing and require_splits:
             raise DataError(f"dataset has no {', '.join(missing)} interactions "
                             "(a split is missing)", path=root / "interactions.parquet",
                             field="split")

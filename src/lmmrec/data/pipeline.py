@@ -10,7 +10,7 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from lmmrec.data.catalog import DEFAULT_SEED, DEFAULT_SPLIT, resolve
+from lmmrec.data.catalog import DEFAULT_SEED, resolve
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import DataError
 
@@ -38,17 +38,22 @@ def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
           split: str | None = None, seed: int | None = None,
           rating_threshold: float | None = None, columns: str | None = None
           ) -> PreparedDataset:
-    """Read and preprocess ``source`` (a known name or a path) in memory."""
+    """Read and preprocess ``source`` (a known name or a path) in memory. ``split``:
+    "keep", "loo" or "a:b:c"; by default the source's own split, else 3:1:1."""
     from lmmrec.data.preprocess import prepare
     from lmmrec.data.readers import read_raw
 
     path, name, known = resolve(source)
     fmt = fmt or (known.format if known else None)
     kcore = kcore if kcore is not None else (known.kcore if known else 0)
-    split = split or (known.split if known else DEFAULT_SPLIT)
+    split = split or (known.split if known else None)  # None: kept if the source has one
     seed = seed if seed is not None else (known.seed if known else DEFAULT_SEED)
     if kcore < 0:
         raise DataError("kcore must be >= 0", field="kcore")
+    if split not in (None, "keep", "loo"):
+        from lmmrec.data.splits import parse_ratio
+
+        parse_ratio(split)  # a bad split fails before the data is read
     raw = read_raw(path, fmt, columns=columns)
     extra = {"sources": source_entries(raw.sources, path)}
     return prepare(raw, kcore_k=kcore, rating_threshold=rating_threshold, split=split,

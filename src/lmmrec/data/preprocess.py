@@ -9,10 +9,16 @@ Order of steps, all vectorised:
 3. ``kcore``: iteratively drop users and items with fewer than k pairs until none remain.
 4. Dense ids 0..n-1 in sorted raw-id order: numeric order when every raw id is an
    integer, else lexicographic (so RLMRec matrix indices map to themselves).
-5. Split: kept from the source when it has one, else :func:`lmmrec.data.splits.assign`.
+5. Split: kept from the source when it has one (``split`` None or "keep"), else
+   :func:`lmmrec.data.splits.assign`.
 
-For sources that ship a split (RLMRec, RecBole benchmark files) steps 1-3 still apply when
-asked for, and each surviving pair keeps its given split; ``split``/``seed`` are unused.
+For sources that ship a split (RLMRec, RecBole benchmark files, split tables) steps 1-3
+still apply when asked for, and each surviving pair keeps its given split; a ratio or
+``loo`` asked for explicitly splits them anew.
+
+What each step removed, and what the user should know about the defaults (a k-cored input
+that merging duplicates un-cored, ``loo`` without times, a catalogue too small for
+Recall@K), goes into the manifest: ``stats`` and ``warnings``.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.dataset import FINGERPRINT, PreparedDataset, pairs_fingerprint
 from lmmrec.data.readers._io import RawData
 from lmmrec.data.splits import assign
 from lmmrec.errors import DataError
@@ -63,18 +69,63 @@ def _text(s: pd.Series) -> pd.Series:
     return s.where(s.notna(), None).astype("string")
 
 
+# Below this many items per K, Recall@K of any model is near 1 and early stopping on it is
+# arbitrary (24 items: Recall@20 ~0.98 for every model).
+SATURATION_ITEMS_PER_K = 5
+SELECT_K = 20  # the K of the default early-stopping metric (eval.select = recall@20)
+
+
+def _min_degree(df: pd.DataFrame) -> int:
+    if df.empty:
+        return 0
+    return int(min(df["user_id"].value_counts().min(), df["item_id"].value_counts().min()))
+
+
+def _uncored(raw_df: pd.DataFrame, df: pd.DataFrame, kcore_k: int) -> str | None:
+    """A warning when the input looks k-cored (every user and item has >= k rows, k >= 2)
+    but is no longer after merging duplicate pairs, and no k-core >= k was asked for."""
+    k = _min_degree(raw_df)
+    if k < 2 or kcore_k >= k or len(df) == len(raw_df):
+        return None
+    users, items = df["user_id"].value_counts(), df["item_id"].value_counts()
+    nu, ni = int((users < k).sum()), int((items < k).sum())
+    if not nu and not ni:
+        return None
+    return (f"the input looks {k}-core (every user and item has >= {k} rows), but after "
+            f"merging {len(raw_df) - len(df)} duplicate (user, item) rows {nu} of "
+            f"{len(users)} users and {ni} of {len(items)} items have fewer than {k}; pass "
+            f"--kcore {k} to make it {k}-core again")
+
+
 def prepare(raw: RawData, *, kcore_k: int = 0, rating_threshold: float | None = None,
-            split: str = "3:1:1", seed: int = 2024, name: str = "dataset",
+            split: str | None = None, seed: int = 2024, name: str = "dataset",
             extra_manifest: dict[str, Any] | None = None) -> PreparedDataset:
-    """Turn a reader's output into a :class:`PreparedDataset` (not yet written)."""
+    """Turn a reader's output into a :class:`PreparedDataset` (not yet written).
+
+    ``split``: "keep" (the source's own; the default when it has one), "loo" or a ratio
+    "a:b:c" (default 3:1:1 for a source without a split)."""
+    from lmmrec.data.catalog import DEFAULT_SPLIT
+
+    if split == "keep" and not raw.presplit:
+        raise DataError("--split keep: the input has no split of its own (no train/val/test "
+                        "files, no split column); use a ratio like 3:1:1 or 'loo'",
+                        path=raw.sources[0] if raw.sources else None, field="split")
+    keep = raw.presplit and split in (None, "keep")
+    split = "keep" if keep else (split or DEFAULT_SPLIT)
+    warns: list[str] = []
     df = raw.interactions.copy()
     df["_order"] = np.arange(len(df), dtype=np.int64)
     n_raw = len(df)
+    raw_pairs = df[["user_id", "item_id"]]
     df = dedup(df)
     n_unique = len(df)
+    uncored = _uncored(raw_pairs, df[["user_id", "item_id"]], kcore_k)
     if rating_threshold is not None:
         df = df[df["rating"] >= rating_threshold]
+    n_rated = len(df)
     df = kcore(df, kcore_k)
+    if uncored:
+        warns.append(uncored)
     if df.empty:
         raise DataError("no interactions left after filtering "
                         f"(kcore={kcore_k}, rating_threshold={rating_threshold})",
@@ -88,12 +139,30 @@ def prepare(raw: RawData, *, kcore_k: int = 0, rating_threshold: float | None = 
     df["user"] = pd.Index(user_raw).get_indexer(df["user_id"].astype(str)).astype(np.int32)
     df["item"] = pd.Index(item_raw).get_indexer(df["item_id"].astype(str)).astype(np.int32)
     df = df.sort_values(["user", "item"], kind="stable").reset_index(drop=True)
-    if raw.presplit:
+    if keep:
         split_col = df["split"].astype(object)
         split_method = "given"
+        for s in ("train", "val", "test"):
+            if not (split_col == s).any():
+                raise DataError(f"no {s} interactions left after filtering: the kept split "
+                                "needs all three", path=raw.sources[0] if raw.sources
+                                else None, field="split")
     else:
+        if split == "loo":
+            unknown = int((df["timestamp"] < 0).sum())
+            if unknown == len(df):
+                warns.append("--split loo without a time column: each user's last rows are "
+                             "the last in input order")
+            elif unknown:
+                warns.append(f"--split loo: {unknown} interactions have no time; they count "
+                             "as each user's earliest")
         split_col = assign(df, split, seed)
         split_method = split
+    if len(item_raw) <= SATURATION_ITEMS_PER_K * SELECT_K:
+        warns.append(f"only {len(item_raw)} items: Recall@{SELECT_K} (the default "
+                     "early-stopping metric) is near 1 for any model on so small a catalogue; "
+                     "evaluate with smaller K (--set eval.ks=[1,3,5] --set "
+                     "eval.select=recall@5)")
     inter = pd.DataFrame({
         "user": df["user"].to_numpy(np.int32), "item": df["item"].to_numpy(np.int32),
         "rating": df["rating"].to_numpy(np.float32),
@@ -120,14 +189,20 @@ def prepare(raw: RawData, *, kcore_k: int = 0, rating_threshold: float | None = 
         "schema_version": 1,
         "filters": {"dedup": DEDUP_POLICY, "kcore": int(kcore_k),
                     "rating_threshold": rating_threshold},
-        "split": {"method": split_method, "seed": int(seed),
-                  "requested": split if raw.presplit else split_method},
+        "split": ({"method": "given", "requested": "keep",
+                   "from": raw.notes.get("split_from", f"the {raw.format} source")}
+                  if keep else {"method": split_method, "seed": int(seed),
+                                "requested": split}),
         "reader_notes": raw.notes,
+        "warnings": warns,
     }
     manifest.update(extra_manifest or {})
     ds = PreparedDataset(interactions=inter, users=users, items=items, manifest=manifest,
                          _reviews=reviews)
     manifest["stats"] = {"n_raw_rows": n_raw, "n_duplicates_dropped": n_raw - n_unique,
+                         "n_below_rating_threshold": n_unique - n_rated,
+                         "n_kcore_dropped": n_rated - len(df),
                          "n_reviews": len(reviews)}
     manifest["stats"].update(ds.stats())
+    manifest[FINGERPRINT] = pairs_fingerprint(df["user_id"].to_numpy(), df["item_id"].to_numpy())
     return ds

@@ -32,7 +32,7 @@ def parse_ratio(spec: str) -> tuple[float, float, float]:
     except ValueError:
         vals = ()
     if len(vals) != 3 or min(vals) < 0 or vals[0] <= 0:
-        raise DataError(f"bad split {spec!r}: use 'loo' or a ratio like 3:1:1", field="split")
+        raise DataError(f"bad split {spec!r}: use 'keep', 'loo' or a ratio like 3:1:1", field="split")
     return vals  # type: ignore[return-value]
 
 

@@ -4,8 +4,8 @@ table and plot (metric vs noise level, one line per method; cf. the paper's Figu
 - :func:`inject_interactions` (RLMRec's protocol): ``round(p * n_train)`` fake training
   interactions, uniformly random (user, item) pairs that are in no split (nor repeated),
   seeded. Validation and test rows are copied untouched. The result is a new prepared
-  folder; its manifest keeps the dataset's name (so artifacts still match it) and records
-  the noise under ``noise``; the injected pairs are listed in ``noise_pairs.parquet``.
+  folder; its manifest keeps the dataset's name and interactions fingerprint (so the clean
+  data's artifacts still match it) and records the noise under ``noise``; the injected pairs are listed in ``noise_pairs.parquet``.
 - :func:`noise_text`: in each phrase column (pos, neg, attr) of the artifact's extracted
   reviews, exactly ``round(p * n_phrases)`` phrase slots, drawn uniformly (so each entity
   loses a share p of its phrases in expectation), are replaced by a phrase of a random

@@ -26,6 +26,7 @@ from lmmrec.text.profiles import Profiles
 
 Side = tuple[list[str], np.ndarray, np.ndarray]  # texts, unit vectors, weights
 PROFILE_TOP = 12  # phrases of a profile considered for matching
+MATCHES = 3  # motivation pairs a reason shows (and a cold-start score sums)
 
 
 class UnknownId(LmmrecError, KeyError):
@@ -87,7 +88,8 @@ class Recommender:
         if cfg.motivations:
             from lmmrec.text.profiles import amass
 
-            profiles = amass(ds, cfg.motivations)
+            # reasons show only phrases grounded in the entity's own reviews (or listing)
+            profiles = amass(ds, cfg.motivations, grounded=True)
         return cls(ds, user_emb, item_emb, profiles, model, cfg, extract)
 
     # -- ids ---------------------------------------------------------------------------------
@@ -242,7 +244,7 @@ class Recommender:
         title = self.item_titles[i]
         matches: list[Match] = []
         if explain and self.profiles is not None:
-            matches = best_matches(*user_ph, *self.side("item", i))
+            matches = best_matches(*user_ph, *self.side("item", i), k=MATCHES)
         return Recommendation(self.item_ids[i], score, reason(matches, title), matches, title)
 
     # -- cold start --------------------------------------------------------------------------
@@ -283,26 +285,29 @@ class Recommender:
 
     @property
     def supports_text(self) -> bool:
-        """Whether the run can rank for a new user described by text (it has a text side)."""
-        return (self.profiles is not None and self.model is not None
-                and hasattr(self.model, "aligner"))
+        """Whether the run can rank for a new user described by text: it has motivation
+        profiles to match the text against."""
+        return self.profiles is not None
 
     def _require_text(self) -> None:
         if not self.supports_text:
             raise LmmrecError("cold start by text needs a run trained with motivations "
-                              "(--method lmmrec | rlmrec-con | rlmrec-gen)")
+                              "(--motivations DIR)")
 
-    def recommend_for_phrases(self, phrases: list[str], k: int = 10) -> list[Recommendation]:
-        """Cold start: rank items for a new user described only by motivation phrases."""
-        self._require_text()
-        phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
-        if not phrases:
-            raise LmmrecError("no motivation phrases to rank by")
-        if k < 1:
-            raise LmmrecError(f"k must be at least 1, got {k}")
-        vecs = self._phrase_vectors(phrases)
-        weights = np.full(len(phrases), 1.0 / len(phrases), dtype=np.float32)
-        aligner = self.model.aligner
+    @cached_property
+    def _item_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every item's top profile phrases (ids, weights), as the reasons use them."""
+        from lmmrec.explain.coldrank import top_phrase_table
+
+        assert self.profiles is not None
+        return top_phrase_table(self.profiles.item.tocsr(), PROFILE_TOP)
+
+    def _fallback_scores(self, vecs: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """What orders items no phrase matches: the model's own cold-start score when its
+        aligner has a text side (the user's phrases through it), else popularity."""
+        aligner = getattr(self.model, "aligner", None)
+        if aligner is None:
+            return self.item_degree.astype(np.float32)
         enc = getattr(aligner, "text", None)
         if enc is None:
             enc = getattr(aligner, "mlp", None)
@@ -319,12 +324,43 @@ class Recommender:
             _, item_text = aligner.text_embeddings()
             dim = self.model.backbone.dim
             # the model fills a cold user's CF vector with its text vector: do the same
-            scores = (self.item_emb[:, :dim] @ z if z.shape[0] == dim
-                      else item_text @ z)
-        items, s = self._rank(scores, k, np.array([], dtype=np.int64))
+            scores = (self.item_emb[:, :dim] @ z if z.shape[0] == dim else item_text @ z)
+        return scores.numpy().astype(np.float32)
+
+    def recommend_for_phrases(self, phrases: list[str], k: int = 10,
+                              chunk: int = 4096) -> list[Recommendation]:
+        """Cold start: rank items for a new user described only by motivation phrases.
+
+        An item's score is the summed similarity of the motivation pairs its reason shows
+        (the user's phrases against the item's profile phrases, matched one to one): the
+        ranking and the reasons are one computation. Items that nothing matches follow, in
+        the model's own cold-start order (else by popularity). Memory: ``chunk`` items at a
+        time."""
+        from lmmrec.explain.coldrank import match_scores
+        from lmmrec.explain.match import MIN_SIMILARITY
+
+        self._require_text()
+        phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
+        if not phrases:
+            raise LmmrecError("no motivation phrases to rank by")
+        if k < 1:
+            raise LmmrecError(f"k must be at least 1, got {k}")
+        assert self.profiles is not None
+        vecs = self._phrase_vectors(phrases)
+        weights = np.full(len(phrases), 1.0 / len(phrases), dtype=np.float32)
+        ids, w = self._item_table
+        match = match_scores(vecs, weights, ids, w, self.profiles.embeddings, MATCHES,
+                             MIN_SIMILARITY, chunk)
+        fallback = self._fallback_scores(vecs, weights)
         user_ph: Side = (phrases, vecs, weights)  # the new user's own phrases
-        return [self._explained(int(i), float(x), user_ph, True)
-                for i, x in zip(items, s, strict=True)]
+        # the vectorised scores pick the candidates; the reasons' own computation orders them
+        pool = np.lexsort((-fallback, -match))[:min(len(match), k + 32)]
+        recs = [self._explained(int(i), 0.0, user_ph, True) for i in pool]
+        for r in recs:
+            r.score = float(sum(m.similarity for m in r.matches))
+        pos = {int(i): n for n, i in enumerate(pool)}
+        recs.sort(key=lambda r: (-r.score, pos[self.item_index(r.item)]))
+        return recs[:k]
 
     def extractor(self) -> Extract:
         """The text -> phrases function for cold start (default: configured LLM, lazily)."""
@@ -338,10 +374,17 @@ class Recommender:
     def extract_phrases(self, texts: list[str], extract: Extract | None = None) -> list[str]:
         return extract_phrases(texts, extract or self.extractor())
 
-    def recommend_for_text(self, texts: list[str], k: int = 10,
-                           extract: Extract | None = None) -> list[Recommendation]:
-        """Cold start from raw review texts: motivations by the LLM, then as by phrases."""
+    def recommend_for_text(self, texts: list[str], k: int = 10, extract: Extract | None = None,
+                           llm: bool = False) -> list[Recommendation]:
+        """Cold start from a new user's own texts. By default no LLM: the texts' clauses are
+        the phrases (:func:`~lmmrec.explain.coldrank.query_phrases`), embedded and matched
+        in seconds. With ``extract`` (or ``llm``: the configured backend) the LLM extracts
+        the motivations first, as for the training reviews."""
+        from lmmrec.explain.coldrank import query_phrases
+
         self._require_text()  # before any LLM call
+        if extract is None and not llm:
+            return self.recommend_for_phrases(query_phrases(texts), k)
         return self.recommend_for_phrases(self.extract_phrases(texts, extract), k)
 
 

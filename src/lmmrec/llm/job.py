@@ -19,9 +19,12 @@ from lmmrec.data.leakage import extraction_reviews, training_pairs
 from lmmrec.errors import ConfigError, LmmrecError
 from lmmrec.llm.backends import Backend, BackendError
 from lmmrec.llm.prompts import (
+    PROMPT_VERSION,
     ItemInput,
     ReviewInput,
+    rating_line,
     request,
+    review_prompt,
     system_prompt,
 )
 from lmmrec.llm.store import UNANSWERED, Record, Store, claim_owner
@@ -71,12 +74,24 @@ def in_shard(input_hash: str, shard: tuple[int, int]) -> bool:
     return n == 1 or int(input_hash[:12], 16) % n == i
 
 
-def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
-    """Every review of the dataset, training interactions first (split-independent)."""
+Input = ReviewInput | ItemInput
+
+
+def review_inputs(ds: PreparedDataset, prompt: str = PROMPT_VERSION) -> list[ReviewInput]:
+    """Every review of the dataset, training interactions first (split-independent), as
+    requests of prompt version ``prompt``. A prompt that shows ratings gets each
+    interaction's own rating (it is that interaction's training data, like its text)."""
+    shows_rating = review_prompt(prompt).rating
     reviews = extraction_reviews(ds)
     titles = ds.items.set_index("raw_id")["title"] if "title" in ds.items else None
+    ratings = None
+    if shows_rating and "rating" in ds.interactions and ds.interactions["rating"].notna().any():
+        r = ds.interactions[["user", "item", "rating"]]
+        scale = float(r["rating"].max())
+        keyed = reviews[["user", "item"]].merge(r, on=["user", "item"], how="left")
+        ratings = [rating_line(v, scale) for v in keyed["rating"].tolist()]
     out = []
-    for row in reviews.itertuples(index=False):
+    for n, row in enumerate(reviews.itertuples(index=False)):
         text = str(row.text or "").strip()
         title = str(getattr(row, "title", "") or "").strip()
         if not text and not title:
@@ -85,7 +100,9 @@ def review_inputs(ds: PreparedDataset) -> list[ReviewInput]:
         if titles is not None:
             t = titles.get(row.item_id)
             item_title = "" if t is None or t != t else str(t)  # t != t: NaN
-        out.append(ReviewInput(row.user_id, row.item_id, text, title, item_title))
+        rating = ratings[n] if ratings is not None else ""
+        out.append(ReviewInput(row.user_id, row.item_id, text, title, item_title, rating,
+                               prompt))
     return out
 
 
@@ -102,6 +119,24 @@ def item_inputs(ds: PreparedDataset) -> list[ItemInput]:
     return out
 
 
+def inputs_for(ds: PreparedDataset, version: str) -> list[Input]:
+    """The requests of prompt ``version`` for ``ds`` (item listings for an item prompt):
+    what a store of that version holds answers to."""
+    return item_inputs(ds) if version.startswith("item_") else review_inputs(ds, version)
+
+
+def within_budget(ds: PreparedDataset, inputs: list[Input], share: float,
+                  seed: int = 0) -> list[Input]:
+    """The training reviews of the budget subsample at ``share`` (all of ``inputs`` at 1):
+    lmmrec.llm.budget's draw, the same one `align.review_share` uses in training."""
+    if share >= 1:
+        return inputs
+    from lmmrec.llm.budget import budget_pairs
+
+    keep = budget_pairs(ds, share, seed)
+    return [i for i in inputs if (i.user_id, i.item_id) in keep]
+
+
 def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
                       store: Store) -> dict[str, int]:
     """How far the store is on this split's training reviews (distinct requests among
@@ -116,7 +151,20 @@ def training_coverage(ds: PreparedDataset, inputs: Iterable[ReviewInput],
             "pending": len(hashes) - done - failed}
 
 
-Input = ReviewInput | ItemInput
+def unit_counts(inputs: Iterable[Input], statuses: dict[str, str],
+                unit: str = "reviews") -> dict[str, dict[str, int]]:
+    """Progress in both units, labelled: ``unit`` (each review, or item listing, of the
+    dataset) and ``texts`` (distinct inputs, one LLM request each: identical reviews share
+    one). `extract stats` and `extract export` both report this."""
+    hashes = [i.input_hash() for i in inputs]
+
+    def count(hs: list[str]) -> dict[str, int]:
+        ok = sum(statuses.get(h) == "ok" for h in hs)
+        failed = sum(statuses.get(h) == "failed" for h in hs)  # unanswered: still pending
+        return {"total": len(hs), "extracted": ok, "failed": failed,
+                "pending": len(hs) - ok - failed}
+
+    return {unit: count(hashes), "texts": count(list(dict.fromkeys(hashes)))}
 
 
 @dataclass
@@ -130,7 +178,7 @@ class Plan:
 
     def estimate(self, price_per_1k_prompt: float = 0.0, price_per_1k_output: float = 0.0,
                  output_tokens_per_call: float = DEFAULT_OUTPUT_TOKENS) -> dict[str, Any]:
-        version = self.todo[0].VERSION if self.todo else ReviewInput.VERSION
+        version = self.todo[0].version if self.todo else PROMPT_VERSION
         prefix = len(system_prompt(version)) / CHARS_PER_TOKEN
         variable = sum(len(i.user_message()) for i in self.todo) / CHARS_PER_TOKEN
         calls = len(self.todo)
@@ -178,7 +226,7 @@ def extract_one(backend: Backend, inp: Input, input_hash: str,
                 attempts: int = 2) -> Record:
     """One review (or item) -> one record; invalid output is retried, then recorded as a
     failure."""
-    rec = Record(backend.model_id, inp.VERSION, input_hash, inp.user_id, inp.item_id,
+    rec = Record(backend.model_id, inp.version, input_hash, inp.user_id, inp.item_id,
                  status="failed", attempts=0)
     req = request(inp)
     for attempt in range(1, attempts + 1):
@@ -197,7 +245,7 @@ def extract_one(backend: Backend, inp: Input, input_hash: str,
             if c.finish_reason == "length":
                 raise ValueError("answer truncated at max_tokens")
             parsed = inp.parse(json.loads(c.text))
-            if parsed.is_empty():
+            if parsed.is_empty() and not inp.allow_empty:
                 raise ValueError("no well-formed motivation phrases")
         except (ValueError, ValidationError, RecursionError) as e:  # the answer is untrusted
             rec.error = f"invalid output: {(str(e) or type(e).__name__)[:300]}"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer
 
 MAX_PHRASE_CHARS = 48
 MIN_WORDS, MAX_WORDS = 1, 6
@@ -69,11 +69,20 @@ class ReviewMotivations(BaseModel):
     pos: list[str] = Field(default_factory=list)
     neg: list[str] = Field(default_factory=list)
     attr: list[str] = Field(default_factory=list)
+    # what a grounded prompt dropped: {"ungrounded": n, "copied": n, "moved": n}
+    dropped: dict[str, int] | None = None
 
     @field_validator("why", mode="before")
     @classmethod
     def _why(cls, v: Any) -> str:
         return safe_sentence(v)
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if out.get("dropped") is None:  # v1 results keep their old shape
+            out.pop("dropped", None)
+        return out
 
     @field_validator("pos", "attr", mode="before")
     @classmethod
@@ -121,19 +130,20 @@ def _phrase_schema() -> dict[str, Any]:
     return {"type": "string", "minLength": 3, "maxLength": MAX_PHRASE_CHARS}
 
 
-def review_json_schema() -> dict[str, Any]:
-    """JSON schema for constrained decoding; key order puts the reasoning first."""
-    return {
-        "type": "object",
-        "properties": {
-            "why": {"type": "string", "maxLength": 110},
-            "pos": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 4},
-            "neg": {"type": "array", "items": _phrase_schema(), "maxItems": 2},
-            "attr": {"type": "array", "items": _phrase_schema(), "minItems": 1, "maxItems": 4},
-        },
-        "required": ["why", "pos", "neg", "attr"],
-        "additionalProperties": False,
+def review_json_schema(reasoning: bool = True, min_items: int = 1) -> dict[str, Any]:
+    """JSON schema for constrained decoding; key order puts the reasoning first.
+    ``min_items`` 0 lets a review that names nothing answer with empty lists instead of
+    being forced to invent a phrase."""
+    props: dict[str, Any] = {"why": {"type": "string", "maxLength": 110}} if reasoning else {}
+    props |= {
+        "pos": {"type": "array", "items": _phrase_schema(), "minItems": min_items,
+                "maxItems": 4},
+        "neg": {"type": "array", "items": _phrase_schema(), "maxItems": 2},
+        "attr": {"type": "array", "items": _phrase_schema(), "minItems": min_items,
+                 "maxItems": 4},
     }
+    return {"type": "object", "properties": props, "required": list(props),
+            "additionalProperties": False}
 
 
 def item_json_schema() -> dict[str, Any]:

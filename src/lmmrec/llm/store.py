@@ -134,6 +134,7 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             retry_locked(lambda: self.db.executescript(SCHEMA))
             if model_id is not None and prompt_version is not None:
+                check_store_path(self.path, writable=True)
                 self._bind(model_id, prompt_version, prompt_sha)
                 self._check_writable()
         except sqlite3.Error as e:

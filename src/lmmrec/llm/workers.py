@@ -19,7 +19,7 @@ from lmmrec.errors import LmmrecError
 
 def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
                     overrides: list[str], workers: int, retry_failed: bool,
-                    items: bool = False) -> list[list[str]]:
+                    items: bool = False, prompt: str | None = None) -> list[list[str]]:
     threads = max(1, (os.cpu_count() or 1) // workers)
     cmds = []
     for i in range(workers):
@@ -35,13 +35,16 @@ def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
             cmd.append("--retry-failed")
         if items:
             cmd.append("--items")
+        if prompt is not None and not items:
+            cmd += ["--prompt", prompt]
         cmds.append(cmd)
     return cmds
 
 
 def run_workers(data: Path, store: Path, backend: str, config: Path | None,
                 overrides: list[str], workers: int, retry_failed: bool = False,
-                poll_s: float = 2.0, items: bool = False) -> dict[str, Any]:
+                poll_s: float = 2.0, items: bool = False,
+                prompt: str = "review_v2") -> dict[str, Any]:
     """Start the shard processes, show the store filling up, and wait for all of them."""
     from rich.console import Console
     from rich.progress import Progress
@@ -50,12 +53,12 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
     from lmmrec.llm import job
     from lmmrec.llm.store import Store
 
-    ds = PreparedDataset.load(data)
-    inputs = job.item_inputs(ds) if items else job.review_inputs(ds)
+    ds = PreparedDataset.load(data, require_splits=False)
+    inputs = job.item_inputs(ds) if items else job.review_inputs(ds, prompt)
     total = len({i.input_hash() for i in inputs})
     store.parent.mkdir(parents=True, exist_ok=True)
     cmds = worker_commands(data, store, backend, config, overrides, workers, retry_failed,
-                           items)
+                           items, prompt)
     logs = [store.with_name(f"{store.name}.worker{i}.log") for i in range(workers)]
     procs = [subprocess.Popen(c, stdout=open(lg, "w"), stderr=subprocess.STDOUT)  # noqa: SIM115
              for c, lg in zip(cmds, logs, strict=True)]

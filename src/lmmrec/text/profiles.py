@@ -21,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.data.leakage import interaction_pairs, training_pairs
+from lmmrec.data.leakage import interaction_pairs, training_pairs, training_reviews
 from lmmrec.errors import DataError
+from lmmrec.llm.grounding import Grounding
 from lmmrec.text.artifact import load_items, load_reviews, read_manifest
 from lmmrec.text.embed import artifact_texts, load_embeddings
 
@@ -88,27 +89,55 @@ def _row_normalise(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m)
 
 
-def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
-    """Profiles of ``ds``'s split from ``artifact`` (training interactions only)."""
+def _grounded_lists(lists: Sequence[Sequence[str]], texts: Sequence[str]) -> tuple[
+        list[list[str]], int]:
+    """Each list kept to the phrases grounded in its own text; how many were dropped."""
+    out, dropped = [], 0
+    for phrases, text in zip(lists, texts, strict=True):
+        g = Grounding(text)
+        kept = [p for p in phrases if g.grounded(str(p))]
+        dropped += len(phrases) - len(kept)
+        out.append(kept)
+    return out, dropped
+
+
+def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
+          only_pairs: set[tuple[str, str]] | None = None) -> Profiles:
+    """Profiles of ``ds``'s split from ``artifact`` (training interactions only).
+
+    ``grounded``: keep only phrases that pass the grounding rule against their own source
+    (the training review they were extracted from; an item offer's listing). Reasons shown
+    to a person are built from such profiles, so every phrase in them can be traced to the
+    user's or item's own words; training uses the artifact as exported. ``only_pairs``:
+    use only these training (user_id, item_id) reviews (an extraction budget)."""
     artifact = Path(artifact)
     manifest = read_manifest(artifact)
-    if manifest.get("dataset") not in (None, ds.name):
+    fingerprint = manifest.get("interactions_fingerprint")
+    # Matched on the interactions, not the name: the same data prepared from a renamed file
+    # is the same dataset. An artifact exported before fingerprints falls back on the name.
+    if not fingerprint and manifest.get("dataset") not in (None, ds.name):
         raise DataError(f"artifact is for dataset {manifest.get('dataset')!r}, "
                         f"not {ds.name!r}", path=artifact / "manifest.json", field="dataset")
+    same_data = bool(fingerprint) and fingerprint == ds.fingerprint
     reviews = load_reviews(artifact)
     phrases, emb = load_embeddings(artifact)
     known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
                                                 strict=True)}
     uidx, iidx = ds.user_index, ds.item_index
     # whole interactions, not ids one by one: numeric ids of another dataset often exist here
-    aligned = len(known & interaction_pairs(ds))
+    # (a matching fingerprint already says every artifact pair is an interaction here)
+    aligned = len(known) if same_data else len(known & interaction_pairs(ds))
     if known and aligned / len(known) < MIN_ALIGNED_SHARE:
         raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
                         f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
-                        "this dataset", path=artifact / "reviews.parquet", field="user_id/item_id")
+                        "this dataset" + (" (nor does its interactions fingerprint)"
+                                          if fingerprint else ""), path=artifact / "reviews.parquet", field="user_id/item_id")
     allowed = training_pairs(ds)
-    keep = np.array([(str(u), str(i)) in allowed for u, i in
-                     zip(reviews["user_id"], reviews["item_id"], strict=True)], dtype=bool)
+    pairs = list(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str),
+                     strict=True))
+    in_train = np.array([p in allowed for p in pairs], dtype=bool)
+    keep = in_train if only_pairs is None else in_train & np.array(
+        [p in only_pairs for p in pairs], dtype=bool)
     tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
     vocab = {p: j for j, p in enumerate(phrases)}
     offers = load_items(artifact)
@@ -123,6 +152,15 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
     n = len(tr)
     rev = np.arange(n)
     pos, neg, attr = tr["pos"].tolist(), tr["neg"].tolist(), tr["attr"].tolist()
+    dropped = 0
+    if grounded:
+        texts = _review_texts(ds, users, items)
+        (pos, a), (neg, b), (attr, c) = (_grounded_lists(x, texts) for x in (pos, neg, attr))
+        listing = _listing_texts(ds, offers["item_id"].astype(str).map(iidx).to_numpy())
+        (o_attr, d), (o_serves, e) = (_grounded_lists(offers[f].tolist(), listing)
+                                      for f in ("attr", "serves"))
+        offers = offers.assign(attr=o_attr, serves=o_serves)
+        dropped = a + b + c + d + e
     review_user_w = _weights(rev, pos, vocab, n)
     review_item_w = (_weights(rev, attr, vocab, n)
                      + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
@@ -139,11 +177,31 @@ def amass(ds: PreparedDataset, artifact: str | Path) -> Profiles:
         # this split's training interactions (each may have a review) vs those extracted
         "train_interactions": len(allowed),
         "train_coverage": round(n / max(1, len(allowed)), 4),
-        "reviews_excluded_not_train": int((~keep).sum()),
+        "reviews_excluded_not_train": int((~in_train).sum()),
         "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
         "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
         "items_with_offer": int(len(set(listed.tolist()))),
         "n_phrases": len(phrases),
+        **({"ungrounded_phrases_dropped": dropped} if grounded else {}),
     }
     return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
                     _row_normalise(review_user_w), _row_normalise(review_item_w), stats)
+
+
+def _review_texts(ds: PreparedDataset, users: np.ndarray, items: np.ndarray) -> list[str]:
+    """Headline and text of each (user, item) training review, "" where it has none."""
+    tr = training_reviews(ds)
+    head = tr["title"].fillna("").astype(str) if "title" in tr else ""
+    seen = (head + " " + tr["text"].fillna("").astype(str)).str.strip()
+    by_pair = dict(zip(zip(tr["user"].tolist(), tr["item"].tolist(), strict=True),
+                       seen.tolist(), strict=True))
+    return [by_pair.get((int(u), int(i)), "") for u, i in zip(users, items, strict=True)]
+
+
+def _listing_texts(ds: PreparedDataset, items: np.ndarray) -> list[str]:
+    """Title, description and tags of each item: what an item offer was extracted from."""
+    cols = [c for c in ("title", "description", "tags") if c in ds.items]
+    if not cols:
+        return [""] * len(items)
+    joined = ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    return [joined[int(i)] for i in items]

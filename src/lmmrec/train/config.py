@@ -16,22 +16,22 @@ from lmmrec.errors import ConfigError
 
 
 class OptimConfig(Strict):
-    lr: float = Field(1e-3, gt=0)
-    reg_weight: float = Field(1e-6, ge=0)
+    lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    reg_weight: float = Field(1e-6, ge=0)  # L2 weight (see optim.reg for what it covers)
     # params: reg_weight * sum of squared parameters (RLMRec); batch: on the batch's layer-0
-    # embeddings, / (2 * batch size) (the LightGCN paper's code)
+    # embeddings / (2 * batch size) (the LightGCN paper's code)
     reg: Literal["params", "batch"] = "params"
 
 
 class TrainSection(Strict):
-    batch_size: int = Field(4096, ge=1)
-    max_epochs: int = Field(3000, ge=1)
-    eval_every: int = Field(3, ge=1)
-    patience: int = Field(5, ge=1)
-    seed: int = 2023
-    device: str = "auto"
-    threads: int | None = Field(None, ge=1)
-    progress: bool = True
+    batch_size: int = Field(4096, ge=1)  # BPR triples per step (global, over all processes)
+    max_epochs: int = Field(3000, ge=1)  # upper bound; early stopping usually ends sooner
+    eval_every: int = Field(3, ge=1)  # validate every N epochs
+    patience: int = Field(5, ge=1)  # stop after N validations without a new best
+    seed: int = 2023  # seeds torch, numpy and the sampler
+    device: str = "auto"  # auto, cpu, cuda, cuda:N or mps
+    threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default)
+    progress: bool = True  # show a progress bar
 
     @field_validator("device")
     @classmethod
@@ -42,10 +42,10 @@ class TrainSection(Strict):
 
 
 class EvalSection(Strict):
-    ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)
+    ks: list[int] = Field(default_factory=lambda: [5, 10, 20], min_length=1)  # K of metric@K
     select: str = "recall@20"  # early stopping / best model criterion on validation
-    user_chunk: int = Field(2048, ge=1)
-    item_chunk: int | None = Field(None, ge=1)
+    user_chunk: int = Field(2048, ge=1)  # users ranked at a time (memory)
+    item_chunk: int | None = Field(None, ge=1)  # items scored at a time (None: all)
 
     @field_validator("ks")
     @classmethod
@@ -66,11 +66,11 @@ class EvalSection(Strict):
 
 
 class RunConfig(Strict):
-    data: str | None = None
-    method: str = "base"
-    motivations: str | None = None
+    data: str | None = None  # prepared dataset folder (--data)
+    method: str = "base"  # base, lmmrec, rlmrec-con or rlmrec-gen (--method)
+    motivations: str | None = None  # motivation artifact folder (--motivations)
     align: dict[str, Any] = Field(default_factory=dict)  # the method's aligner settings
-    backbone: dict[str, Any] = Field(default_factory=lambda: {"name": "lightgcn"})
+    backbone: dict[str, Any] = Field(default_factory=lambda: {"name": "lightgcn"})  # name+keys
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
@@ -90,10 +90,16 @@ class RunConfig(Strict):
             if self.align:
                 raise ValueError("align settings given but method is 'base'")
         else:
-            aligner_config(self.method, self.align)  # raises ConfigError naming the key
-            if not self.motivations:
-                raise ValueError(f"method {self.method!r} needs motivations "
-                                 "(--motivations ARTIFACT_DIR)")
+            acfg = aligner_config(self.method, self.align)  # raises ConfigError naming the key
+            if not self.motivations and not uses_raw_reviews_only(acfg):
+                alt = ("; or train on the raw review text, no LLM needed: --set "
+                       "align.text_input=reviews" if self.method == "lmmrec" else
+                       "; or use --method lmmrec --set align.text_input=reviews (raw review "
+                       "text, no LLM needed)")
+                # ConfigError, not ValueError: pydantic passes it through unwrapped
+                raise ConfigError(f"--method {self.method} needs motivations: pass "
+                                  "--motivations DIR (made by `lmmrec extract export` and "
+                                  f"`lmmrec embed`){alt}")
         return self
 
     @model_validator(mode="after")
@@ -104,6 +110,11 @@ class RunConfig(Strict):
             raise ValueError("backbone.name is required")
         backbone_config(self.backbone["name"], self.backbone)  # raises ConfigError
         return self
+
+
+def uses_raw_reviews_only(align_cfg: Any) -> bool:
+    """Whether an aligner reads only the prepared reviews' raw text (no motivations)."""
+    return getattr(align_cfg, "text_input", None) == "reviews"
 
 
 def resolved(cfg: RunConfig) -> dict[str, Any]:

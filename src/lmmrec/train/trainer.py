@@ -70,6 +70,15 @@ def load_dataset(cfg: RunConfig) -> PreparedDataset:
     if max(cfg.eval.ks) > ds.n_items:
         raise ConfigError(f"eval.ks: K={max(cfg.eval.ks)} is larger than the catalogue "
                           f"({ds.n_items} items)")
+    from lmmrec.data.preprocess import SATURATION_ITEMS_PER_K
+
+    k = int(cfg.eval.select.partition("@")[2])
+    if ds.n_items <= SATURATION_ITEMS_PER_K * k:
+        import warnings
+
+        warnings.warn(f"eval.select={cfg.eval.select} on {ds.n_items} items: near 1 for any "
+                      "model, so early stopping on it is arbitrary; choose a smaller K "
+                      "(--set eval.ks=[1,3,5] --set eval.select=recall@5)", stacklevel=2)
     return ds
 
 
