@@ -144,8 +144,15 @@ def explained(run: Path, console: Console, n_users: int = 3) -> list[dict[str, A
 def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epochs: int,
              extract_limit: int, seed: int, releases: Path, console: Console
              ) -> dict[str, Any]:
+    made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     out.mkdir(parents=True, exist_ok=True)
-    data, ds = prepare(dataset, out, console)
+    try:
+        data, ds = prepare(dataset, out, console)
+    except BaseException:
+        for p in made:  # a failed start leaves no empty folders behind
+            if p.is_dir() and not any(p.iterdir()):
+                p.rmdir()
+        raise
     artifact = motivations(data, ds, out, releases / ds.name, extract_limit, console)
     results = train(data, artifact, out, backbone, methods, max_epochs, seed, console)
     if not results:

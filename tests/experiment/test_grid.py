@@ -203,14 +203,17 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
                                                ("tune-align", 2 * 16 * 3),
-                                               ("tune-cost", 2 * 10 * 3)])
+                                               ("tune-cost", 2 * 10 * 3),
+                                               ("text-value", 2 * 5 * 10),
+                                               ("budget", 4 * 5)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec
     assert exp.out == (tmp_path / s.out).resolve()
     for ds, d in s.datasets.items():
         # the training-setting search runs base cells only: no text
-        assert d.motivations == (None if name == "tune" else f"releases/motivations/{ds}")
+        release = "motivations-v2" if name in ("text-value", "budget") else "motivations"
+        assert d.motivations == (None if name == "tune" else f"releases/{release}/{ds}")
     p = plan(exp, check_paths=False)
     assert len({c.dir for c in p.cells}) == n_cells
     # searches report validation by default, so their closing table never shows test

@@ -164,8 +164,8 @@ def test_backend_extractor_runs_the_real_extraction_path():
     built = []
     lazy = BackendExtractor(lambda: built.append(1) or b)
     assert built == []  # nothing is built before the first call
-    lazy("nice")
-    lazy("nice again")
+    lazy("soft skin")
+    lazy("gentle scent again")
     assert built == [1]
     bad = BackendExtractor(FakeBackend({"why": "", "pos": [], "neg": [], "attr": []}))
     with pytest.raises(ExtractionError):

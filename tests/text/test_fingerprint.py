@@ -28,7 +28,7 @@ def _store(ds: PreparedDataset, path: Path, n: int | None = None) -> Path:
     from lmmrec.llm.job import review_inputs
     from lmmrec.llm.store import Record, Store
 
-    inputs = review_inputs(ds)
+    inputs = review_inputs(ds, "review_v1")
     hashes = list(dict.fromkeys(i.input_hash() for i in inputs))[:n]
     with Store(path, "test:model", "review_v1") as st:
         for k, inp in enumerate(i for i in inputs if i.input_hash() in hashes):

@@ -44,8 +44,10 @@ class AlignConfig(Strict):
     # Use the motivations of this share of the training reviews only (a seeded subsample
     # keeping every user and item where possible, lmmrec.llm.budget): what a smaller
     # extraction budget would have given.
-    review_share: float = Field(1.0, gt=0, le=1)
-    review_seed: int = 0
+    review_share: float = Field(1.0, gt=0, le=1, description=(
+        "use the motivations of this share of the training reviews only (a seeded "
+        "subsample keeping every user and item where possible)"))
+    review_seed: int = Field(0, description="seed of the align.review_share subsample")
 
 
 class LMMRecConfig(AlignConfig):

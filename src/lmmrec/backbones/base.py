@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import scipy.sparse as sp
 import torch
+from pydantic import Field
 from torch import nn
 
 from lmmrec.config import Strict
@@ -16,7 +17,7 @@ Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (users, positive item
 class BackboneConfig(Strict):
     """Hyper-parameters every backbone has; subclasses add their own."""
 
-    dim: int = 32  # embedding width
+    dim: int = Field(32, ge=1)  # embedding width
 
 
 class Backbone(nn.Module):

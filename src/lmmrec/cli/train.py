@@ -24,17 +24,21 @@ def train(
         None, "--motivations", help="Motivation artifact folder (aligned methods; not needed "
         "with --set align.text_input=reviews)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace the training run in --out (it is kept until "
+                                        "the new run has finished)."),
     nproc: int = typer.Option(1, "--nproc", min=1,
                               help="Data-parallel processes on this machine (re-launches "
                                    "through torchrun; train.batch_size stays the global "
                                    "batch)."),
 ) -> None:
     """Train a backbone: BPR, early stopping on validation Recall@20, then one test pass."""
-    if nproc > 1:
-        _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
-        return
-    from lmmrec.train.config import RunConfig, resolve_config
-    from lmmrec.train.trainer import CONFIG, fit
+    import os
+
+    if resume and overwrite:
+        raise ConfigError("--resume and --overwrite: use one or the other")
+    from lmmrec.train.config import resolve_config
+    from lmmrec.train.trainer import CONFIG, fit, read_config
 
     if resume:
         stored = out / CONFIG
@@ -43,7 +47,7 @@ def train(
         if backbone or data or config or sets or motivations:
             typer.secho("note: --resume uses the run's stored config; other options ignored",
                         err=True)
-        cfg = RunConfig.model_validate(json.loads(stored.read_text(encoding="utf-8")))
+        cfg = read_config(out)
     else:
         if backbone is None:
             raise ConfigError("--backbone is required (unless --resume)")
@@ -52,8 +56,19 @@ def train(
             base["data"] = str(data.resolve())
         if motivations is not None:
             base["motivations"] = str(motivations.resolve())
-        cfg = resolve_config(backbone, config, sets, base=base)
-    result = fit(cfg, out, resume=resume)
+        cfg = resolve_config(backbone, config, sets, base=base)  # a bad config moves nothing
+        if int(os.environ.get("RANK", "0")) == 0:  # rank 0 alone writes the run folder
+            from lmmrec.train.runfolder import claim
+
+            old = claim(out, overwrite)
+            if old is not None:
+                typer.secho(f"note: replacing the run in {out}; the old one waits in {old} "
+                            "until the new one has finished", err=True)
+    if nproc > 1:
+        _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
+        return
+    result = fit(cfg, out, resume=resume,
+                 say=lambda msg: typer.secho(f"note: {msg}", err=True))
     if not result:  # a non-zero rank of a distributed run: rank 0 reports
         return
     _print_metrics(result.get("test", {}), f"test (best epoch {result.get('best_epoch')})")

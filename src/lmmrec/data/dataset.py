@@ -166,6 +166,7 @@ class PreparedDataset:
             if not (root / f"{name}.parquet").exists():
                 raise DataError(f"missing {name}.parquet: not a prepared dataset folder",
                                 path=root)
+            _check_parquet(root / f"{name}.parquet")
         if not (root / MANIFEST).exists():
             raise DataError(f"missing {MANIFEST}: not a prepared dataset folder", path=root)
         try:
@@ -195,3 +196,14 @@ class PreparedDataset:
                 raise DataError("dataset has no reviews table")
             self._reviews = pd.read_parquet(self.root / "reviews.parquet")
         return self._reviews
+
+
+def _check_parquet(path: Path) -> None:
+    """Read a table's footer (cheap): a truncated or foreign file fails here, by name."""
+    import pyarrow.parquet as pq
+
+    try:
+        pq.ParquetFile(path).close()
+    except (OSError, ValueError) as e:  # pyarrow: ArrowInvalid / ArrowIOError
+        msg = " ".join(str(e).split())[:200]
+        raise DataError(f"unreadable parquet (truncated or corrupt?): {msg}", path=path) from e

@@ -65,7 +65,10 @@ class BackendExtractor:
             rec = extract_one(backend, inp, inp.input_hash(), self._attempts)
         if rec.status != "ok" or not rec.parsed:
             raise ExtractionError(f"motivation extraction failed: {rec.error or 'no output'}")
-        return {k: list(rec.parsed.get(k) or []) for k in ("pos", "neg", "attr")}
+        out = {k: list(rec.parsed.get(k) or []) for k in ("pos", "neg", "attr")}
+        if not (out["pos"] or out["attr"]):  # the text names nothing its phrases can hold to
+            raise ExtractionError("no motivation in the text: name what you look for")
+        return out
 
     def __call__(self, text: str) -> list[str]:
         return self.motivations(text)["pos"]

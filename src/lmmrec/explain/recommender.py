@@ -8,7 +8,6 @@ kept, so a request is a slice plus k small phrase-to-phrase matches.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -70,17 +69,16 @@ class Recommender:
         """A finished run folder (config.json + best.pt). ``extract`` (text -> phrases, or an
         LLM Backend) is used for cold start by text; default: the configured LLM backend
         (local), built on first use."""
-        from lmmrec.train import checkpoint as ckpt
-        from lmmrec.train.config import RunConfig
-        from lmmrec.train.trainer import BEST, CONFIG, build_model, load_dataset
+        from lmmrec.train import trainer
 
         run = Path(run_dir)
-        if not (run / BEST).exists() or not (run / CONFIG).exists():
-            raise LmmrecError(f"{run}: no {BEST} / {CONFIG}: not a finished run folder")
-        cfg = RunConfig.model_validate(json.loads((run / CONFIG).read_text(encoding="utf-8")))
-        ds = load_dataset(cfg)
-        model = build_model(cfg, ds)
-        model.load_state_dict(ckpt.load(run / BEST, "cpu")["model"])
+        if not (run / trainer.BEST).exists() or not (run / trainer.CONFIG).exists():
+            raise LmmrecError(f"{run}: no {trainer.BEST} / {trainer.CONFIG}: not a finished "
+                              "run folder")
+        cfg = trainer.read_config(run)
+        ds = trainer.load_dataset(cfg)
+        model = trainer.build_model(cfg, ds)
+        trainer.load_best(model, run, cfg)
         model.eval()
         with torch.no_grad():
             user_emb, item_emb = model(None)

@@ -12,6 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmmrec.errors import DataError, LmmrecError
+
+
+class WriteError(LmmrecError, OSError):
+    """A file could not be written (full disk, no permission); the old one is kept."""
+
 
 def atomic_write_bytes(path: Path, write) -> None:  # noqa: ANN001
     """Call write(file) on a temp file in path's folder, then os.replace it into place."""
@@ -23,8 +29,13 @@ def atomic_write_bytes(path: Path, write) -> None:  # noqa: ANN001
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError) and not isinstance(e, LmmrecError):
+            err = WriteError(f"{path}: could not write it ({e.strerror or e}); "
+                             "the previous version, if any, is unchanged")
+            err.errno = e.errno
+            raise err from e
         raise
 
 
@@ -32,8 +43,36 @@ def save(obj: Any, path: Path) -> None:
     atomic_write_bytes(Path(path), lambda f: torch.save(obj, f))
 
 
-def load(path: Path, device: str | torch.device = "cpu") -> Any:
-    return torch.load(path, map_location=device, weights_only=True)
+def load(path: Path, device: str | torch.device = "cpu", keys: tuple[str, ...] = ()) -> Any:
+    """A checkpoint dict holding `keys`; DataError naming the file if it is missing,
+    truncated, corrupt or not one of ours."""
+    try:
+        obj = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except Exception as e:  # torch raises many kinds for a damaged file
+        # the first sentence: torch goes on with advice (weights_only=False) not to follow
+        reason = one_line(e, 120).split(". ")[0]
+        raise DataError(f"not a readable checkpoint (truncated, corrupt or not lmmrec's): "
+                        f"{reason}", path=path) from e
+    if not isinstance(obj, dict) or any(k not in obj for k in keys):
+        expected = f" (expected the keys {', '.join(keys)})" if keys else ""
+        raise DataError(f"not an lmmrec checkpoint{expected}", path=path)
+    return obj
+
+
+def load_weights(model: torch.nn.Module, weights: Any, path: Path) -> None:
+    """model.load_state_dict(weights); a DataError naming the file when they do not fit."""
+    try:
+        model.load_state_dict(weights)
+    except Exception as e:  # RuntimeError: missing keys / size mismatch; others: not a dict
+        raise DataError("its weights do not fit this run's model and dataset (another model "
+                        f"or dataset?): {one_line(e)}", path=path) from e
+
+
+def one_line(e: BaseException, limit: int = 300) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def write_text(path: Path, text: str) -> None:

@@ -16,7 +16,7 @@ from lmmrec.errors import ConfigError
 
 
 class OptimConfig(Strict):
-    lr: float = Field(1e-3, gt=0)  # Adam learning rate
+    lr: float = Field(1e-3, gt=0, allow_inf_nan=False)  # Adam learning rate
     reg_weight: float = Field(1e-6, ge=0)  # L2 weight (see optim.reg for what it covers)
     # params: reg_weight * sum of squared parameters (RLMRec); batch: on the batch's layer-0
     # embeddings / (2 * batch size) (the LightGCN paper's code)

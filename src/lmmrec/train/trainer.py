@@ -20,6 +20,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,16 +28,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmmrec.config import build
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.errors import ConfigError
+from lmmrec.errors import ConfigError, DataError, LmmrecError
 from lmmrec.train import checkpoint as ckpt
-from lmmrec.train import distributed
+from lmmrec.train import distributed, runfolder
 from lmmrec.train.config import RunConfig, resolved
 from lmmrec.train.sampler import BPRSampler
 
 AuxLosses = Callable[[tuple, torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 CHECKPOINT, BEST, CONFIG, LOG, METRICS, RESOLVED = (
     "checkpoint.pt", "best.pt", "config.json", "log.jsonl", "metrics.json", "resolved.json")
+CHECKPOINT_KEYS = ("model", "optim", "rng", "state", "best_weights", "config")
+STATE_KEYS = ("epoch", "best_score", "best_epoch", "best_val", "bad_checks", "epoch_seconds")
+
+
+class Diverged(LmmrecError):
+    """The training loss became NaN or infinite."""
 
 
 @dataclass
@@ -128,20 +136,42 @@ def evaluate_model(model: Any, ds: PreparedDataset, split: str, cfg: RunConfig
 
 def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
         model: torch.nn.Module | None = None, aux_losses: AuxLosses | None = None,
-        stop_after_epochs: int | None = None) -> dict[str, Any]:
+        stop_after_epochs: int | None = None,
+        say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Train, early-stop on validation, test the best weights; returns metrics.json's content.
 
-    `stop_after_epochs` returns right after that epoch's checkpoint (simulates a kill).
+    The process writing `out_dir` holds its lock (a second writer is refused). Resuming a
+    run whose checkpoint records the stop trains no further: it only finishes what is
+    missing (best.pt, the test pass), or, when nothing is, returns metrics.json untouched
+    and tells `say`. `stop_after_epochs` returns right after that epoch's checkpoint
+    (simulates a kill).
     """
     out = Path(out_dir)
     dist = Dist.from_env()
-    device = pick_device(cfg.train.device, dist.local_rank)
-    distributed.setup(dist.world_size, device)
-    main = dist.rank == 0
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
     if resume and not (out / CHECKPOINT).exists():
         raise ConfigError(f"--resume: no {CHECKPOINT} in {out}")
+    with runfolder.locked(out) if dist.rank == 0 else nullcontext():  # rank 0 alone writes
+        return _fit(cfg, out, dist, resume, model, aux_losses, stop_after_epochs, say)
+
+
+def _fit(cfg: RunConfig, out: Path, dist: Dist, resume: bool, model: torch.nn.Module | None,
+         aux_losses: AuxLosses | None, stop_after_epochs: int | None,
+         say: Callable[[str], None] | None) -> dict[str, Any]:
+    main = dist.rank == 0
+    if main:
+        runfolder.clean_temp(out)  # a killed writer's half-written files
+    saved = _load_checkpoint(out, cfg) if resume else None
+    if saved is not None and saved["state"]["stopped"]:
+        done = finished_metrics(out)
+        if done is not None:  # a finished run: nothing to train, nothing to rewrite
+            if main and say is not None:
+                say(f"{out}: already finished (stopped after epoch {done.get('epochs')}, "
+                    f"best epoch {done.get('best_epoch')}); nothing to do")
+            return done if main else {}
+    device = pick_device(cfg.train.device, dist.local_rank)
+    distributed.setup(dist.world_size, device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     ds = load_dataset(cfg)
 
     # -- seeds, model, optimiser, sampler ----------------------------------------------------
@@ -155,14 +185,20 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
                                  fused=device.type in ("cpu", "cuda"))
     sampler = BPRSampler(ds.train, np.random.default_rng(seed), dist.rank, dist.world_size)
     state: dict[str, Any] = {"epoch": 0, "best_score": -math.inf, "best_epoch": -1,
-                             "best_val": {}, "bad_checks": 0, "epoch_seconds": []}
+                             "best_val": {}, "bad_checks": 0, "epoch_seconds": [],
+                             "stopped": False}
     best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
 
-    if resume:
-        saved = ckpt.load(out / CHECKPOINT)  # on CPU: RNG states must stay there
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optim"])
-        ckpt.set_rng_state(saved["rng"], sampler.rng)
+    if saved is not None:
+        path = out / CHECKPOINT
+        ckpt.load_weights(model, saved["best_weights"], path)  # checked now, used at the end
+        ckpt.load_weights(model, saved["model"], path)
+        try:
+            optimizer.load_state_dict(saved["optim"])
+            ckpt.set_rng_state(saved["rng"], sampler.rng)
+        except Exception as e:  # a damaged or foreign checkpoint that still unpickled
+            raise DataError(f"cannot restore the optimiser or RNG state: {ckpt.one_line(e)}",
+                            path=path) from e
         state, best_weights = saved["state"], saved["best_weights"]
         if main:  # one writer: another rank's rewrite could drop rank 0's new lines
             _truncate_log(out / LOG, state["epoch"])
@@ -179,8 +215,10 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
     select = cfg.eval.select
     progress = _progress(cfg.train.progress and main)
     task = progress.add_task("train", total=cfg.train.max_epochs, completed=state["epoch"])
+    # a stopped run (killed before its test pass) goes straight to the end
+    first = cfg.train.max_epochs if state["stopped"] else state["epoch"]
     with progress:
-        for epoch in range(state["epoch"], cfg.train.max_epochs):
+        for epoch in range(first, cfg.train.max_epochs):
             # -- one epoch of BPR --------------------------------------------------------------
             t0 = time.perf_counter()
             model.train()
@@ -210,7 +248,7 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
             state["epoch_seconds"].append(time.perf_counter() - t0)
             state["epoch"] = epoch + 1
             if not all(math.isfinite(v) for v in epoch_loss.values()):
-                raise FloatingPointError(f"epoch {epoch + 1}: non-finite loss {epoch_loss}")
+                raise _diverged(cfg, out, epoch + 1, epoch_loss)
             if main:
                 _log(out, {"epoch": epoch + 1, "loss": epoch_loss,
                            "seconds": state["epoch_seconds"][-1]})
@@ -230,6 +268,7 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
                 else:
                     state["bad_checks"] += 1
                 stop = state["bad_checks"] >= cfg.train.patience
+                state["stopped"] = stop or last  # resuming from here goes to the test pass
                 _log(out, {"epoch": epoch + 1, "val": val, "best_epoch": state["best_epoch"]})
                 progress.update(task, description=f"loss {epoch_loss['total']:.4f} "
                                 f"val {select} {val[select]:.4f} (best {state['best_score']:.4f})")
@@ -263,22 +302,101 @@ def fit(cfg: RunConfig, out_dir: str | Path, *, resume: bool = False,
         result["text"] = model.text_stats
     ckpt.write_text(out / METRICS, json.dumps(result, indent=2) + "\n")
     _log(out, {"epoch": state["epoch"], "test": test})
+    runfolder.drop_aside(out)  # the run this one replaced (train --overwrite)
     distributed.finish()
     return result
 
 
+def _diverged(cfg: RunConfig, out: Path, epoch: int, losses: dict[str, float]) -> Diverged:
+    bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
+    kept = "no checkpoint was written yet"
+    if (out / CHECKPOINT).exists():
+        kept = f"the last good checkpoint is kept in {out / CHECKPOINT}"
+    return Diverged(f"{out}: epoch {epoch}: the training loss is not finite ({bad}); optim.lr="
+                    f"{cfg.optim.lr:g} is likely too large: lower it (--set optim.lr=...) and "
+                    f"train again with --overwrite; {kept}")
+
+
+def _load_checkpoint(out: Path, cfg: RunConfig) -> dict[str, Any]:
+    """checkpoint.pt, checked to be this run's (on CPU: RNG states must stay there)."""
+    path = out / CHECKPOINT
+    saved = ckpt.load(path, keys=CHECKPOINT_KEYS)
+    check_origin(saved["config"], cfg, path)
+    state = saved["state"]
+    if not isinstance(state, dict) or any(k not in state for k in STATE_KEYS):
+        raise DataError("not an lmmrec checkpoint (its training state is incomplete)",
+                        path=path)
+    # checkpoints written before the stop was recorded: the same rule, applied again
+    state.setdefault("stopped", state["epoch"] >= cfg.train.max_epochs
+                     or state["bad_checks"] >= cfg.train.patience)
+    return saved
+
+
+def check_origin(saved_cfg: Any, cfg: RunConfig, path: Path) -> None:
+    """A checkpoint's stored config names the run's backbone and method."""
+    backbone = saved_cfg.get("backbone") if isinstance(saved_cfg, dict) else None
+    theirs = (backbone.get("name") if isinstance(backbone, dict) else None,
+              saved_cfg.get("method") if isinstance(saved_cfg, dict) else None)
+    ours = (cfg.backbone["name"], cfg.method)
+    if theirs != ours:
+        raise DataError(f"written by another run ({theirs[0]} / {theirs[1]}; this run is "
+                        f"{ours[0]} / {ours[1]})", path=path)
+
+
+def finished_metrics(out: str | Path) -> dict[str, Any] | None:
+    """metrics.json of a run with its best.pt in place, or None when either is missing."""
+    out = Path(out)
+    if not (out / BEST).exists():
+        return None
+    try:
+        metrics = json.loads((out / METRICS).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return metrics if isinstance(metrics, dict) and "test" in metrics else None
+
+
+def read_config(run: str | Path) -> RunConfig:
+    """A run's config.json, validated; errors name the file."""
+    path = Path(run) / CONFIG
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found") from None
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from e
+    except (OSError, ValueError, RecursionError) as e:
+        raise DataError(f"unreadable: {ckpt.one_line(e)}", path=path) from e
+    if not isinstance(raw, dict):
+        raise DataError("expected a JSON object", path=path)
+    try:
+        return build(RunConfig, [raw], source=str(path))
+    except ConfigError as e:
+        if str(e).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {e}") from e
+
+
 def _log(out: Path, record: dict[str, Any]) -> None:
-    with open(out / LOG, "a", encoding="utf-8") as f:
-        f.write(json.dumps(record) + "\n")
+    try:
+        with open(out / LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+    except OSError as e:
+        raise ckpt.WriteError(f"{out / LOG}: could not append to it ({e.strerror or e})") from e
 
 
 def _truncate_log(path: Path, epoch: int) -> None:
-    """Drop log lines past the checkpoint being resumed, so the log reads as one run."""
+    """Drop log lines past the checkpoint being resumed, so the log reads as one run.
+    Lines that do not parse (a write cut short by a kill) are dropped too."""
     if not path.exists():
         return
-    lines = path.read_text(encoding="utf-8").splitlines()
-    kept = [ln for ln in lines if ln.strip() and "test" not in json.loads(ln)
-            and json.loads(ln).get("epoch", 0) <= epoch]
+    kept = []
+    for ln in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(ln)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and "test" not in rec and rec.get("epoch", 0) <= epoch:
+            kept.append(ln)
     ckpt.write_text(path, "".join(ln + "\n" for ln in kept))
 
 
@@ -297,9 +415,18 @@ def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     run = Path(run_dir)
     if not (run / BEST).exists():
         raise ConfigError(f"{run}: no {BEST} (was the run finished?)")
-    cfg = RunConfig.model_validate(json.loads((run / CONFIG).read_text(encoding="utf-8")))
+    cfg = read_config(run)
     device = pick_device(cfg.train.device)
     ds = load_dataset(cfg)
     model = build_model(cfg, ds).to(device)
-    model.load_state_dict(ckpt.load(run / BEST, device)["model"])
+    load_best(model, run, cfg, device)
     return evaluate_model(model, ds, split, cfg)
+
+
+def load_best(model: torch.nn.Module, run: Path, cfg: RunConfig,
+              device: str | torch.device = "cpu") -> None:
+    """Put a run's best.pt weights into `model`, checked to be this run's."""
+    path = run / BEST
+    saved = ckpt.load(path, device, keys=("model", "config"))
+    check_origin(saved["config"], cfg, path)
+    ckpt.load_weights(model, saved["model"], path)
