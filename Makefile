@@ -92,6 +92,6 @@ extract-items: install
 ITEM_STORE = $(WORK)/stores/$(DATASET)-items.sqlite
 release-motivations: install
 	$(VENV)/bin/lmmrec extract export --store $(STORE) \
-	  --data $(WORK)/prepared/$(DATASET) --out $(RELEASE) \
+	  --data $(WORK)/prepared/$(DATASET) --out $(RELEASE) --overwrite \
 	  $(if $(wildcard $(ITEM_STORE)),--item-store $(ITEM_STORE))
 	$(VENV)/bin/lmmrec embed $(RELEASE)

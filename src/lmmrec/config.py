@@ -41,6 +41,10 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from e
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    except RecursionError as e:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from e
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not valid YAML: not UTF-8 ({e.reason})") from e
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -59,6 +63,8 @@ def parse_override(item: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    except RecursionError as e:
+        raise ConfigError(f"override '{key}': value nested too deeply") from e
     node: dict[str, Any] = {}
     cur = node
     parts = key.split(".")

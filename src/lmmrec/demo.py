@@ -64,7 +64,8 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     if not store.exists():
         return None
     artifact = out / "motivations"
-    m = export_artifact(store, artifact, data, item_store if item_store.exists() else None)
+    m = export_artifact(store, artifact, data, item_store if item_store.exists() else None,
+                        overwrite=True)  # the demo's own folder, rebuilt on a rerun
     c = m["counts"]
     console.print(f"   artifact: {c['extracted']} of {c['reviews_total']} reviews extracted "
                   f"({c['pending']} pending); embedding phrases ...")

@@ -100,7 +100,8 @@ def test_items_cli_export_embed_and_profiles(small_dir: Path, tmp_path: Path) ->
     texts = set(pd.read_parquet(art / "phrases.parquet")["text"])
     assert "soft matte finish" in texts and "gentle daily care" in texts
     # a review-only re-export keeps the item offers, and the embeddings that cover them
-    r = run_cli("extract", "export", "--store", reviews, "--data", small_dir, "--out", art)
+    r = run_cli("extract", "export", "--store", reviews, "--data", small_dir, "--out", art,
+                "--overwrite")
     assert r.returncode == 0, r.stderr
     assert len(pd.read_parquet(art / "items.parquet")) == len(listed)
     assert (art / "embeddings.npy").exists()

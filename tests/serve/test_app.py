@@ -21,16 +21,21 @@ def fake_extract(text: str) -> list[str]:
     return ["smooth skin", "decent results"] if "skin" in text else ["good quality"]
 
 
+# cold start on, and a rate no test here reaches (the limits have tests of their own)
+OPEN = {"cold_start": True, "cold_start_per_minute": 6000, "cold_start_burst": 100}
+
+
 @pytest.fixture(scope="module")
 def client(recommender):
-    app = create_app(recommender, ServeSettings(max_body_bytes=MAX_BODY), extract=fake_extract)
+    app = create_app(recommender, ServeSettings(max_body_bytes=MAX_BODY, **OPEN),
+                     extract=fake_extract)
     with TestClient(app) as c:
         yield c
 
 
 @pytest.fixture(scope="module")
 def keyed(recommender):
-    app = create_app(recommender, ServeSettings(api_key=KEY), extract=fake_extract)
+    app = create_app(recommender, ServeSettings(api_key=KEY, **OPEN), extract=fake_extract)
     with TestClient(app) as c:
         yield c
 
@@ -224,7 +229,8 @@ def test_serve_command_builds_the_app_once_with_the_key(lmmrec_run, recommender,
 def test_run_without_motivations_serves_cf_reasons_and_no_text(base_recommender):
     calls = []
     rec = base_recommender
-    with TestClient(create_app(rec, extract=lambda t: calls.append(t) or ["soft skin"])) as c:
+    with TestClient(create_app(rec, ServeSettings(**OPEN),
+                               extract=lambda t: calls.append(t) or ["soft skin"])) as c:
         uid = rec.user_ids[0]
         body = c.get(f"/users/{uid}/recommendations?k=5").json()
         assert len(body["items"]) == 5

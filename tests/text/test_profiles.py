@@ -112,7 +112,7 @@ def test_real_fixture_import_export_round_trip(beauty_dir: Path, beauty_motivati
     n = import_artifact(beauty_motivations, store)
     assert n > 0
     out = tmp_path / "again"
-    manifest = export_artifact(store, out, beauty_dir)
+    manifest = export_artifact(store, out, beauty_dir, overwrite=True)
     from lmmrec.llm.store import Store
 
     with Store(store) as st:  # one count per request, however many reviews share it
@@ -169,14 +169,14 @@ def test_export_keeps_embeddings_only_when_they_cover_every_phrase(
     import_artifact(beauty_motivations, store)
     out = tmp_path / "release"
     shutil.copytree(beauty_motivations, out)
-    export_artifact(store, out, beauty_dir)  # same reviews: the embeddings still fit
+    export_artifact(store, out, beauty_dir, overwrite=True)  # same reviews: the embeddings still fit
     assert "embedding" in read_manifest(out) and (out / "embeddings.npy").exists()
     amass(PreparedDataset.load(beauty_dir), out)
 
     texts = pd.read_parquet(out / "phrases.parquet")["text"].tolist()
     pd.DataFrame({"text": texts[1:]}).to_parquet(out / "phrases.parquet", index=False)
     np.save(out / "embeddings.npy", np.load(out / "embeddings.npy")[1:])
-    export_artifact(store, out, beauty_dir)  # stale embeddings: dropped, not carried over
+    export_artifact(store, out, beauty_dir, overwrite=True)  # stale embeddings: dropped, not carried over
     assert "embedding" not in read_manifest(out)
     assert not (out / "embeddings.npy").exists()
     with pytest.raises(DataError, match="lmmrec embed"):

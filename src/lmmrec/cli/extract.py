@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -57,6 +61,14 @@ def extract_cmd(
     With --items: per-item offers from the item listings (prompt item_v1)."""
     if ctx.invoked_subcommand is not None:
         return
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit {limit}: must be 0 or more")
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: must be 1 or more")
+    if store is not None:
+        from lmmrec.llm.store import check_store_path
+
+        check_store_path(store, writable=not dry_run)  # before a model is loaded
     if workers > 1 and not dry_run:
         if shard is not None or limit is not None:
             raise ConfigError("--workers cannot be combined with --shard or --limit")
@@ -179,8 +191,43 @@ def _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, versio
                 rate = stats["tokens"] / max(1e-9, time.perf_counter() - start)
                 bar.update(task, advance=1, rate=f"{rate:.0f}", failed=stats["failed"])
 
-            summary = job.run(backend, st, p, on_result=tick)
+            with _graceful_stop() as stop:
+                try:
+                    summary = job.run(backend, st, p, on_result=tick, stop=stop)
+                except job.Interrupted as e:
+                    bar.stop()
+                    typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+                    raise SystemExit(128 + stop.signum) from None
         typer.echo(json.dumps({"run": summary.as_dict(), "store": st.counts()}, indent=2))
+
+
+class _StopEvent(threading.Event):
+    signum: int = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _graceful_stop() -> Iterator[_StopEvent]:
+    """SIGTERM or SIGINT: send nothing more, let the requests in flight land (they are
+    paid for), then stop; a second signal stops at once (what landed is kept)."""
+    stop = _StopEvent()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def handler(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.signum = signum
+        stop.set()
+        typer.echo(f"\n{signal.Signals(signum).name}: finishing the requests in flight "
+                   "(signal again to stop at once)", err=True)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
 
 
 @extract_app.command("stats")
@@ -237,11 +284,14 @@ def export_cmd(
     data: Annotated[Path, typer.Option(help="prepared dataset the store was extracted from")],
     item_store: Annotated[Path | None, typer.Option(
         help="item store (`extract --items`); without it, OUT's item offers are kept")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="replace OUT when it is already a motivation artifact")] = False,
 ) -> None:
-    """Write the motivation artifact (Parquet + manifest) of DATA's reviews from a store."""
+    """Write the motivation artifact (Parquet + manifest) of DATA's reviews from a store.
+    An existing OUT is replaced only with --overwrite, and only if it is an artifact."""
     from lmmrec.text.artifact import export_artifact
 
-    manifest = export_artifact(store, out, data, item_store)
+    manifest = export_artifact(store, out, data, item_store, overwrite=overwrite)
     counts = manifest["counts"]  # reviews; "texts": the same in distinct LLM requests
     if "items" in manifest:
         counts = {**counts, "items": manifest["items"]["counts"]}
@@ -270,6 +320,8 @@ def embed_cmd(
     """Embed every distinct phrase and summary of an artifact (cached by text hash)."""
     from lmmrec.text.embed import EmbedConfig, embed_artifact
 
+    if batch_size < 1:
+        raise ConfigError(f"--batch-size {batch_size}: must be 1 or more")
     cfg = EmbedConfig(kind=backend, batch_size=batch_size,
                       **({"base_url": base_url} if base_url else {}),
                       **({"model": model} if model else {}))

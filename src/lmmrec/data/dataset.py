@@ -173,6 +173,8 @@ class PreparedDataset:
             manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
             raise DataError(f"invalid JSON: {e}", path=root / MANIFEST, line=e.lineno) from e
+        except RecursionError as e:
+            raise DataError("invalid JSON: nested too deeply", path=root / MANIFEST) from e
         inter = pd.read_parquet(root / "interactions.parquet")
         for col in ("user", "item", "split"):
             if col not in inter.columns:

@@ -7,9 +7,6 @@ end, so a failure leaves no (partial) output folder.
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -63,34 +60,30 @@ def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
                    seed=seed, name=name, extra_manifest=extra)
 
 
+def _check_out(out: Path, overwrite: bool) -> None:
+    from lmmrec.data.dataset import MANIFEST
+    from lmmrec.io import check_replaceable, clean_orphans
+
+    clean_orphans(out)
+    check_replaceable(out, overwrite, (out / MANIFEST).is_file(), "a prepared dataset")
+
+
 def write_atomic(ds: PreparedDataset, out: Path, overwrite: bool = False) -> Path:
+    """Save ``ds`` to ``out`` in one swap; an existing ``out`` is replaced only when it is a
+    prepared dataset and ``overwrite`` is given."""
+    from lmmrec.io import new_dir
+
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise DataError("output folder exists; pass --overwrite to replace it", path=out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    old = None
-    try:
+    _check_out(out, overwrite)
+    with new_dir(out) as tmp:
         ds.save(tmp)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.replace(out, old / "x")
-        try:
-            os.replace(tmp, out)
-        except OSError:
-            if old is not None:
-                os.replace(old / "x", out)  # put the previous output back
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
     ds.root = out
     return out
 
 
 def prepare_to(source: str, out: str | Path, overwrite: bool = False,
                **options: Any) -> PreparedDataset:
+    _check_out(Path(out), overwrite)  # before the (slow) build
     ds = build(source, **options)
     write_atomic(ds, Path(out), overwrite=overwrite)
     return ds

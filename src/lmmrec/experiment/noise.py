@@ -16,9 +16,7 @@ table and plot (metric vs noise level, one line per method; cf. the paper's Figu
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from lmmrec.errors import DataError
+from lmmrec.io import check_replaceable, new_dir
 
 PHRASE_COLUMNS = ("pos", "neg", "attr")
 NOISE_PAIRS = "noise_pairs.parquet"
@@ -35,15 +34,17 @@ NOISE_PAIRS = "noise_pairs.parquet"
 @contextmanager
 def _atomic_dir(out: Path) -> Iterator[Path]:
     """A temp folder beside ``out`` that replaces ``out`` when the block succeeds."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with new_dir(out) as tmp:
         yield tmp
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    """An existing ``out`` is replaced only when it is a noised copy made here."""
+    try:
+        own = "noise" in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, RecursionError):
+        own = False
+    check_replaceable(out, overwrite, own, "a noised copy")
 
 
 def _check_share(share: float) -> None:
@@ -104,8 +105,7 @@ def inject_interactions(src: str | Path, out: str | Path, share: float, seed: in
     if out.exists():
         if _existing_noise(out, record):
             return record
-        if not overwrite:
-            raise DataError("output folder exists with other contents", path=out)
+        _check_out(out, overwrite)
     rng = np.random.default_rng(seed)
     codes = (inter["user"].to_numpy(np.int64) * ds.n_items + inter["item"].to_numpy(np.int64))
     fake = sample_fake_pairs(ds.n_users, ds.n_items, codes, n_add, rng)
@@ -162,8 +162,7 @@ def noise_text(src: str | Path, out: str | Path, share: float, seed: int,
     if out.exists():
         if _existing_noise(out, record):
             return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["noise"]
-        if not overwrite:
-            raise DataError("output folder exists with other contents", path=out)
+        _check_out(out, overwrite)
     df = pd.read_parquet(src / "reviews.parquet")
     ok = np.flatnonzero((df["status"] == "ok").to_numpy())
     users = df["user_id"].astype(str).to_numpy()

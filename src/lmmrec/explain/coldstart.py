@@ -90,9 +90,12 @@ def extract_phrases(texts: list[str], extract: Extract) -> list[str]:
     """The distinct user-side motivation phrases of ``texts`` (most frequent first).
 
     A review the extractor fails on is skipped; if none gives a phrase: ExtractionError."""
+    from lmmrec.llm.prompts import REVIEW_CHAR_CAP, fence
     from lmmrec.llm.schemas import normalise_phrase
 
-    texts = [t for t in (" ".join(str(t).split()) for t in texts) if t]
+    # untrusted like any review: its fence markers neutralised and its length capped before
+    # any extractor (the LLM's prompt fences it again, as it does every review)
+    texts = [t for t in (fence(str(t), REVIEW_CHAR_CAP) for t in texts) if t]
     if not texts:
         raise ExtractionError("no review text given")
     if len(texts) > MAX_REVIEWS:

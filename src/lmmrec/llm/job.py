@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +27,7 @@ from lmmrec.llm.prompts import (
     review_prompt,
     system_prompt,
 )
-from lmmrec.llm.store import UNANSWERED, Record, Store
+from lmmrec.llm.store import UNANSWERED, Record, Store, claim_owner
 
 CHARS_PER_TOKEN = 4.0  # rough, for dry-run estimates only
 DEFAULT_OUTPUT_TOKENS = 50
@@ -36,6 +38,17 @@ MAX_UNANSWERED_IN_A_ROW = 8
 
 class ServerUnreachable(LmmrecError):
     """The server stopped answering; what landed is stored and a rerun resumes."""
+
+
+class ServerRejected(LmmrecError):
+    """The server refused request after request (4xx): a setting is wrong, not the reviews."""
+
+
+class Interrupted(LmmrecError):
+    """A signal asked the run to stop; what was in flight has landed and a rerun resumes."""
+
+
+_REJECTED = re.compile(r"backend: HTTP 4(?!29)\d\d\b")
 
 
 def unanswered(error: str | None) -> bool:
@@ -234,8 +247,8 @@ def extract_one(backend: Backend, inp: Input, input_hash: str,
             parsed = inp.parse(json.loads(c.text))
             if parsed.is_empty() and not inp.allow_empty:
                 raise ValueError("no well-formed motivation phrases")
-        except (ValueError, ValidationError) as e:
-            rec.error = f"invalid output: {str(e)[:300]}"
+        except (ValueError, ValidationError, RecursionError) as e:  # the answer is untrusted
+            rec.error = f"invalid output: {(str(e) or type(e).__name__)[:300]}"
             continue
         rec.status, rec.parsed, rec.error = "ok", parsed.model_dump(), None
         return rec
@@ -274,22 +287,75 @@ class RunSummary:
                 "errors": self.errors}
 
 
+def rejected(error: str | None) -> bool:
+    """A request the server refused (HTTP 4xx other than 429: a wrong model name, a bad
+    key, ...): once is the review's fault, many in a row the run's."""
+    return bool(error) and _REJECTED.match(str(error)) is not None
+
+
 def run(backend: Backend, store: Store, p: Plan,
         on_result: Callable[[Record], None] | None = None,
-        max_unanswered: int = MAX_UNANSWERED_IN_A_ROW) -> RunSummary:
+        max_unanswered: int = MAX_UNANSWERED_IN_A_ROW,
+        stop: threading.Event | None = None) -> RunSummary:
     """Send every planned request; each result is committed to the store as it lands.
-    Raises :class:`ServerUnreachable` after ``max_unanswered`` unanswered requests in a row."""
+
+    Requests are claimed in the store first, so processes sharing a store take disjoint
+    ones. Raises :class:`ServerUnreachable` after ``max_unanswered`` unanswered requests in a
+    row, :class:`ServerRejected` after as many refused (4xx) ones - those are not stored, so
+    the dataset is not marked failed - and :class:`Interrupted` once ``stop`` is set (by a
+    signal), after the requests in flight have landed."""
     summary = RunSummary()
     t0 = time.perf_counter()
-    work = list(zip(p.todo, p.hashes, strict=True))
+    since = time.time()
+    owner = claim_owner()
+    by_hash = dict(zip(p.hashes, p.todo, strict=True))
+    left = list(p.hashes)
+    chunk = max(8, 2 * backend.concurrency)
     in_a_row = 0
+    refused: list[Record] = []  # 4xx answers in a row, held back until the streak breaks
+    store.drop_stale_claims()
 
-    def land(rec: Record) -> None:
-        nonlocal in_a_row
+    cut_short = False
+
+    def claimed() -> Iterator[tuple[Input, str]]:
+        nonlocal left, cut_short
+        while left:
+            if stop is not None and stop.is_set():
+                cut_short = True
+                return
+            got = store.claim(left, owner, chunk, since)
+            if not got:
+                return
+            # those skipped on the way are another live process's (or done already)
+            left = left[left.index(got[-1]) + 1:]
+            for h in got:
+                if stop is not None and stop.is_set():
+                    cut_short = True
+                    return
+                yield by_hash[h], h
+
+    def commit(rec: Record) -> None:
         store.put(rec)
+        store.release(owner, [rec.input_hash])
         summary.add(rec)
         if on_result:
             on_result(rec)
+
+    def land(rec: Record) -> None:
+        nonlocal in_a_row
+        if rejected(rec.error):
+            refused.append(rec)
+            if len(refused) >= max_unanswered:
+                raise ServerRejected(
+                    f"stopped: the server refused {len(refused)} requests in a row (last: "
+                    f"{rec.error}); check the model name, key and URL. Refused requests were "
+                    f"not recorded; {summary.ok} ok and {summary.failed} failed this run are "
+                    "stored")
+            return
+        for r in refused:  # the streak broke: those were the reviews' own failures
+            commit(r)
+        refused.clear()
+        commit(rec)
         in_a_row = in_a_row + 1 if unanswered(rec.error) else 0
         if in_a_row >= max_unanswered:
             raise ServerUnreachable(
@@ -299,26 +365,41 @@ def run(backend: Backend, store: Store, p: Plan,
 
     try:
         if backend.concurrency <= 1:
-            for inp, h in work:
+            for inp, h in claimed():
                 land(extract_one(backend, inp, h))
         else:
             with ThreadPoolExecutor(backend.concurrency) as pool:
                 pending: set[Future[Record]] = set()
                 try:
-                    for inp, h in work:
+                    for inp, h in claimed():
                         pending.add(pool.submit(extract_one, backend, inp, h))
                         if len(pending) >= 2 * backend.concurrency:
                             done, pending = wait(pending, return_when=FIRST_COMPLETED)
                             for f in done:
                                 land(f.result())
-                    for f in pending:
-                        land(f.result())
+                    if stop is not None and stop.is_set():
+                        # queued ones are not sent; those in flight are paid for: land them
+                        kept = {f for f in pending if not f.cancel()}
+                        cut_short = cut_short or len(kept) < len(pending)
+                        pending = kept
+                    while pending:
+                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                        for f in done:
+                            land(f.result())
                 except BaseException:
                     for f in pending:  # queued ones never start; running ones are dropped
                         f.cancel()
                     raise
+        for r in refused:  # fewer than max_unanswered at the end: the reviews' own
+            commit(r)
+        refused.clear()
     finally:
         summary.seconds = time.perf_counter() - t0
+        store.release(owner)
+    if cut_short:
+        raise Interrupted(
+            f"stopped by a signal after the requests in flight landed: {summary.ok} ok and "
+            f"{summary.failed} failed this run are stored; rerun to continue")
     return summary
 
 

@@ -22,7 +22,10 @@ _INSTRUCTION_WORDS = re.compile(
     r"\b(ignore|disregard|override|jailbreak|assistant|api key|password|http|https|www)\b"
     r"|\b(system|developer)\s+(prompt|message|instructions?)\b"
     r"|\b(previous|above|prior|earlier|new|following)\s+(instructions?|prompt)\b"
-    r"|\bprompt\s+injection\b")
+    r"|\bprompt\s+injection\b"
+    # an order to move money ("wire money to attacker"), not a reason to buy
+    r"|\b(wire|transfer|send|pay)\s+(\w+\s+)?(money|funds|cash|bitcoin|crypto)\b"
+    r"|\battackers?\b")
 # Web addresses: a scheme, or a dotted host name such as evil.com (not "2.5 oz").
 _URLISH = re.compile(r"://|[a-z]\.[a-z]{2,}")
 

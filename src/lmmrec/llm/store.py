@@ -8,6 +8,9 @@ prompt version (recorded in its `meta` table), which is what makes merging safe.
 from __future__ import annotations
 
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
@@ -39,7 +42,15 @@ CREATE TABLE IF NOT EXISTS results (
   PRIMARY KEY (model_id, prompt_version, input_hash)
 );
 CREATE INDEX IF NOT EXISTS results_pair ON results (user_id, item_id);
+CREATE TABLE IF NOT EXISTS claims (
+  input_hash TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  expires REAL NOT NULL
+);
 """
+# A claim on a request lasts this long unless its owner renews it (each new claim does): a
+# claimer that died elsewhere frees its requests after this; one on this host at once.
+CLAIM_LEASE_S = 600.0
 
 # The error of a request the server never answered (time-outs, 5xx, 429 past every retry).
 # It says nothing about its review, so it is not a failure of the review: `counts` reports
@@ -77,24 +88,70 @@ class Record:
                 self.error, self.created_at or time.time())
 
 
+def check_store_path(path: str | Path, writable: bool = False) -> None:
+    """A store is a file: refuse a folder (or a path under a file) before opening it, and
+    with ``writable`` a file (or folder, which holds SQLite's journal) that cannot be
+    written - before a model is loaded or a request sent."""
+    path = Path(path)
+    if path.is_dir():
+        raise LmmrecError(f"{path}: is a folder; --store names an SQLite file")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise LmmrecError(f"{path}: {path.parent} is not a folder")
+    if not writable:
+        return
+    if path.exists() and not os.access(path, os.W_OK):
+        raise LmmrecError(f"{path}: the store is read-only; make it writable or use another "
+                          "--store")
+    if path.parent.exists() and not os.access(path.parent, os.W_OK):
+        raise LmmrecError(f"{path}: its folder is read-only (SQLite writes its journal "
+                          "beside the store)")
+
+
+def _not_a_store(path: Path, e: sqlite3.Error) -> LmmrecError:
+    msg = str(e)
+    if "readonly" in msg or "read-only" in msg:
+        return LmmrecError(f"{path}: the store is read-only ({msg}); make it writable or "
+                           "use another --store")
+    return LmmrecError(f"{path}: not a readable extraction store ({msg})")
+
+
 class Store:
-    """A thin, typed wrapper over one SQLite file."""
+    """A thin, typed wrapper over one SQLite file. Opened with a model and prompt version,
+    it is for writing: a read-only file is refused here, before any request is sent."""
 
     def __init__(self, path: str | Path, model_id: str | None = None,
                  prompt_version: str | None = None, prompt_sha: str | None = None) -> None:
         self.path = Path(path)
+        check_store_path(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                  check_same_thread=False)
-        retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
-        self.db.execute("PRAGMA synchronous=NORMAL")
-        retry_locked(lambda: self.db.executescript(SCHEMA))
-        if model_id is not None and prompt_version is not None:
-            try:
+        try:
+            self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                      check_same_thread=False)
+        except sqlite3.Error as e:
+            raise _not_a_store(self.path, e) from e
+        try:
+            retry_locked(lambda: self.db.execute("PRAGMA journal_mode=WAL"))
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            retry_locked(lambda: self.db.executescript(SCHEMA))
+            if model_id is not None and prompt_version is not None:
+                check_store_path(self.path, writable=True)
                 self._bind(model_id, prompt_version, prompt_sha)
-            except BaseException:
-                self.db.close()
-                raise
+                self._check_writable()
+        except sqlite3.Error as e:
+            self.db.close()
+            raise _not_a_store(self.path, e) from e
+        except BaseException:
+            self.db.close()
+            raise
+
+    def _check_writable(self) -> None:
+        """Fail now, not after the first answer, when the file cannot be written."""
+        check_store_path(self.path, writable=True)
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE meta SET value = value")
+        finally:
+            self.db.execute("ROLLBACK")
 
     def _bind(self, model_id: str, prompt_version: str, prompt_sha: str | None = None) -> None:
         meta = self.meta()
@@ -143,6 +200,57 @@ class Store:
             + ", ".join(f"{c}=excluded.{c}" for c in COLUMNS[3:])
             + " WHERE results.status != 'ok'", rec.row())
 
+    # -- claims: several processes on one store take disjoint requests -------------------
+
+    def claim(self, hashes: Iterable[str], owner: str, want: int, since: float,
+              lease_s: float = CLAIM_LEASE_S) -> list[str]:
+        """Claim up to ``want`` of ``hashes`` for ``owner``, in order, skipping requests
+        another live process holds and those answered ok, or answered at all since
+        ``since`` (this run's start). Renews ``owner``'s other claims."""
+        now = time.time()
+        got: list[str] = []
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute("UPDATE claims SET expires = ? WHERE owner = ?",
+                            (now + lease_s, owner))
+            for h in hashes:
+                row = self.db.execute("SELECT owner, expires FROM claims WHERE input_hash = ?",
+                                      (h,)).fetchone()
+                if row is not None and row[0] != owner and not _stale(row[0], row[1], now):
+                    continue
+                done = self.db.execute(
+                    "SELECT 1 FROM results WHERE input_hash = ? AND (status = 'ok' OR "
+                    "created_at >= ?)", (h, since)).fetchone()
+                if done:
+                    continue
+                self.db.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?)",
+                                (h, owner, now + lease_s))
+                got.append(h)
+                if len(got) >= want:
+                    break
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        return got
+
+    def release(self, owner: str, hashes: Iterable[str] | None = None) -> None:
+        """Drop ``owner``'s claims (all of them, or those of ``hashes``)."""
+        if hashes is None:
+            self.db.execute("DELETE FROM claims WHERE owner = ?", (owner,))
+        else:
+            self.db.executemany("DELETE FROM claims WHERE input_hash = ? AND owner = ?",
+                                [(h, owner) for h in hashes])
+
+    def drop_stale_claims(self) -> int:
+        """Forget claims of processes that are gone (expired, or dead on this host)."""
+        now = time.time()
+        rows = self.db.execute("SELECT input_hash, owner, expires FROM claims").fetchall()
+        stale = [(h,) for h, owner, exp in rows if _stale(owner, exp, now)]
+        if stale:
+            self.db.executemany("DELETE FROM claims WHERE input_hash = ?", stale)
+        return len(stale)
+
     # -- reads -------------------------------------------------------------------------------
 
     def statuses(self) -> dict[str, str]:
@@ -177,6 +285,30 @@ class Store:
                 "unanswered": unanswered,
                 "prompt_tokens": int(row[2]), "output_tokens": int(row[3]),
                 "cached_tokens": int(row[4]), "latency_s": float(row[5])}
+
+
+def claim_owner() -> str:
+    """This process, as a claim owner: host, pid and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _stale(owner: str, expires: float, now: float) -> bool:
+    if expires < now:
+        return True
+    host, _, rest = owner.partition(":")
+    pid_s = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_s.isdigit():
+        return False
+    pid = int(pid_s)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True  # its process died: the claim is free now, not when it expires
+    except PermissionError:
+        return False
+    return False
 
 
 def merge_stores(target: str | Path, sources: Iterable[str | Path]) -> dict[str, int]:

@@ -352,12 +352,12 @@ def build_report(run_dirs: list[str | Path], examples: bool = True) -> Report:
 
 
 def write_report(run_dirs: list[str | Path], out: str | Path, examples: bool = True) -> Report:
-    import os
+    """Write the report to the HTML file ``out`` atomically (a folder there is refused)."""
+    from lmmrec.io import atomic_write_text
 
-    rep = build_report(run_dirs, examples)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(rep.html, encoding="utf-8")
-    os.replace(tmp, out)
+    if out.is_dir():
+        raise LmmrecError(f"{out}: is a folder; --out names the HTML file to write")
+    rep = build_report(run_dirs, examples)
+    atomic_write_text(out, rep.html)
     return rep

@@ -8,13 +8,17 @@ pool (the endpoint is synchronous) so it never blocks the event loop.
 Routes: GET /health, GET /users/{id}/recommendations?k=, GET /users/{id},
 POST /recommendations (cold start by text), GET /items/{id}; OpenAPI docs at /docs.
 Errors: unknown id 404, bad query or body 422, body over `max_body_bytes` 413,
-missing or wrong `X-API-Key` (when a key is configured) 401.
+missing or wrong `X-API-Key` (when a key is configured) 401; cold start off 501, a client
+over its cold-start rate 429, every cold-start slot busy 503.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import secrets
+import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -37,9 +41,67 @@ class ServeSettings(BaseModel):
     api_key: str | None = None  # None or "": no key required
     default_k: int = Field(10, ge=1, le=MAX_K)
     max_body_bytes: int = Field(64 * 1024, ge=1)
-    cache_size: int = Field(100_000, ge=0)  # rendered (user, k) answers kept
+    # rendered (user, k) answers kept, least recently used out first: bounded in bytes, as
+    # one answer is 0.5-55 KB and a sweep of every user and k would otherwise keep them all
+    cache_bytes: int = Field(64 * 2 ** 20, ge=0)
     precompute: bool = True
     title: str = "lmmrec"
+    # Cold start by text runs the LLM (GBs of memory, seconds of CPU a text): off unless
+    # asked for, then at most `cold_start_concurrency` at once (503 past that) and, per
+    # client (API key, else address), a token bucket of `cold_start_burst` requests refilled
+    # at `cold_start_per_minute` (429 when empty).
+    cold_start: bool = False
+    cold_start_concurrency: int = Field(1, ge=1)
+    cold_start_per_minute: float = Field(6.0, gt=0)
+    cold_start_burst: int = Field(3, ge=1)
+    max_texts: int = Field(5, ge=1, le=MAX_REVIEWS)  # reviews in one cold-start request
+
+
+class ByteCache:
+    """An LRU map of rendered answers whose values sum to at most ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes, self.bytes = max_bytes, 0
+        self._d: OrderedDict[Any, bytes] = OrderedDict()
+
+    def get(self, key: Any) -> bytes | None:
+        body = self._d.get(key)
+        if body is not None:
+            self._d.move_to_end(key)
+        return body
+
+    def put(self, key: Any, body: bytes) -> None:
+        if len(body) > self.max_bytes or key in self._d:
+            return
+        self._d[key] = body
+        self.bytes += len(body)
+        while self.bytes > self.max_bytes:
+            _, old = self._d.popitem(last=False)
+            self.bytes -= len(old)
+
+    def __len__(self) -> int:
+        return len(self._d)
+
+
+class RateLimiter:
+    """Token buckets per client; the table of clients is bounded too (oldest out)."""
+
+    def __init__(self, per_minute: float, burst: int, max_clients: int = 10_000) -> None:
+        self.rate, self.burst, self.max_clients = per_minute / 60.0, float(burst), max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def take(self, client: str, now: float | None = None) -> float:
+        """0 if ``client`` may go now (a token is spent), else seconds until it may."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            tokens, last = self._buckets.pop(client, (self.burst, now))
+            tokens = min(self.burst, tokens + (now - last) * self.rate)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+            self._buckets[client] = (tokens - 1 if wait == 0 else tokens, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+            return wait
 
 
 # -- schemas (responses are documented; warm answers are served pre-rendered) --------------
@@ -188,8 +250,11 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
     app = FastAPI(title=settings.title, version="1",
                   description="Explained recommendations of a trained lmmrec run.")
     app.state.recommender, app.state.settings = rec, settings
-    cache: OrderedDict[tuple[int, int], bytes] = OrderedDict()
-    items_cache: dict[int, bytes] = {}
+    cache = ByteCache(settings.cache_bytes)
+    app.state.cache = cache
+    items_cache: dict[int, bytes] = {}  # one per item at most: bounded by the catalogue
+    cold_slots = threading.BoundedSemaphore(settings.cold_start_concurrency)
+    limiter = RateLimiter(settings.cold_start_per_minute, settings.cold_start_burst)
 
     header = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="required when the service is started with a key")
@@ -228,10 +293,7 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
             body = json.dumps({"user": rec.user_ids[u], "k": k,
                                "items": [r.as_dict() for r in recs]},
                               ensure_ascii=False).encode()
-            if settings.cache_size:
-                cache[key] = body
-                if len(cache) > settings.cache_size:
-                    cache.popitem(last=False)
+            cache.put(key, body)
         return Response(body, media_type="application/json")
 
     @app.get("/users/{user_id}", response_model=UserOut, dependencies=auth, tags=["profile"],
@@ -253,17 +315,38 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
               tags=["recommend"],
               responses={413: {"description": "body too large"},
                          422: {"description": "invalid body, or no motivation extracted"},
-                         501: {"description": "the run was trained without motivations"}})
-    def cold_start(body: ColdStartRequest) -> dict[str, Any]:
+                         429: {"description": "this client's rate limit is spent"},
+                         501: {"description": "cold start is off (`--cold-start`), or the "
+                               "run was trained without motivations"},
+                         503: {"description": "every cold-start slot is busy"}})
+    def cold_start(body: ColdStartRequest, request: Request,
+                   key: str | None = Security(header)) -> dict[str, Any]:
+        if not settings.cold_start:
+            raise HTTPException(501, "cold start by text is off: start the service with "
+                                "--cold-start")
         if not rec.supports_text:
             raise HTTPException(501, "cold start by text needs a run trained with motivations")
+        texts = body.all_texts()
+        if len(texts) > settings.max_texts:
+            raise HTTPException(422, f"at most {settings.max_texts} texts per request, got "
+                                f"{len(texts)}")
+        client = f"key:{key}" if key else f"ip:{request.client.host if request.client else '?'}"
+        wait = limiter.take(client)
+        if wait:
+            raise HTTPException(429, "too many cold-start requests; retry later",
+                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        if not cold_slots.acquire(blocking=False):
+            raise HTTPException(503, "every cold-start slot is busy; retry later",
+                                headers={"Retry-After": "5"})
         try:
-            phrases = rec.extract_phrases(body.all_texts(), extract)
+            phrases = rec.extract_phrases(texts, extract)
             recs = rec.recommend_for_phrases(phrases, body.k)
         except ExtractionError as e:
             raise HTTPException(422, str(e)) from e
         except LmmrecError as e:
             raise HTTPException(422, str(e)) from e
+        finally:
+            cold_slots.release()
         return {"motivations": phrases, "k": body.k, "items": [r.as_dict() for r in recs]}
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -28,7 +27,8 @@ from typing import Any
 import pandas as pd
 
 from lmmrec.data.leakage import split_pairs
-from lmmrec.errors import DataError
+from lmmrec.errors import DataError, LmmrecError
+from lmmrec.io import atomic_write_text, check_replaceable, clean_orphans, new_dir, read_json
 from lmmrec.llm.store import UNANSWERED
 
 FORMAT = "lmmrec-motivations/1"
@@ -57,7 +57,7 @@ def _records_frame(store_path: Path, inputs: list[Any],
         if r.raw:
             try:
                 src = json.loads(r.raw)
-            except ValueError:
+            except (ValueError, RecursionError):
                 pass
         return inp.parse(src).model_dump() if src else empty
 
@@ -119,9 +119,20 @@ def _usage(df: pd.DataFrame) -> dict[str, Any]:
             "request_seconds_sum": round(float(calls["latency_s"].sum()), 1)}
 
 
+def is_artifact(folder: str | Path) -> bool:
+    """Whether ``folder`` holds a motivation artifact (its manifest names this format)."""
+    try:
+        read_manifest(folder)
+    except LmmrecError:
+        return False
+    return True
+
+
 def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
-                    item_store: str | Path | None = None) -> dict[str, Any]:
+                    item_store: str | Path | None = None,
+                    overwrite: bool = False) -> dict[str, Any]:
     """Write the artifact of ``store_path`` for dataset ``data`` into ``out`` atomically.
+    An existing ``out`` is replaced only when it is an artifact and ``overwrite`` is given.
     Item offers come from ``item_store`` (`extract --items`); without one, those of the
     artifact already at ``out`` are kept."""
     from lmmrec.data.dataset import PreparedDataset
@@ -129,6 +140,8 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     from lmmrec.llm.store import Store
 
     store_path, out = Path(store_path), Path(out)
+    clean_orphans(out)
+    check_replaceable(out, overwrite, is_artifact(out), "a motivation artifact")
     for path in (store_path, item_store):
         if path is not None and not Path(path).exists():
             raise DataError("store not found", path=path)
@@ -137,6 +150,9 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         version = st.meta().get("prompt_version") or "review_v1"
     inputs = inputs_for(ds, version)
     df, meta = _records_frame(store_path, inputs)
+    if inputs and df.empty and _has_records(store_path):
+        raise DataError(f"none of the store's results is a review of dataset {ds.name!r} "
+                        f"({data}); was it extracted from another dataset?", path=store_path)
     c = _counts(df, len(inputs))
     counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c,
                               **_unit_counts(store_path, inputs)}
@@ -171,11 +187,7 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir(parents=True)
-    try:
+    with new_dir(out) as tmp:
         df.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
         if items is not None:
             items.to_parquet(tmp / "items.parquet", index=False, compression="zstd")
@@ -187,13 +199,15 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
                 shutil.copy2(out / name, tmp / name)
             manifest["embedding"] = read_manifest(out)["embedding"]
         write_manifest(tmp, manifest)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return manifest
+
+
+def _has_records(store_path: Path) -> bool:
+    from lmmrec.llm.store import Store
+
+    with Store(store_path) as st:
+        c = st.counts()
+    return c["done"] + c["failed"] + c["unanswered"] > 0
 
 
 def _embedded_all(folder: Path, reviews: pd.DataFrame, items: pd.DataFrame | None) -> bool:
@@ -234,21 +248,17 @@ def _fingerprint(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    path = folder / "manifest.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(folder / "manifest.json",
+                      json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
     path = Path(folder) / "manifest.json"
     if not path.exists():
         raise DataError("not a motivation artifact (no manifest.json)", path=folder)
-    try:
-        m = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise DataError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from e
-    if m.get("format") != FORMAT:
+    m = read_json(path)
+    if not isinstance(m, dict) or m.get("format") != FORMAT:
+        m = m if isinstance(m, dict) else {}
         raise DataError(f"unsupported artifact format {m.get('format')!r}, expected {FORMAT}",
                         path=path, field="format")
     return m

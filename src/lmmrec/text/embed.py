@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
@@ -13,9 +14,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
 from lmmrec.config import Strict
 from lmmrec.errors import ConfigError
+from lmmrec.io import atomic_write_bytes, clean_orphans
 from lmmrec.sqlite import retry_locked
 from lmmrec.text.artifact import read_manifest, write_manifest
 
@@ -27,7 +30,7 @@ class EmbedConfig(Strict):
     model: str = LOCAL_MODEL
     base_url: str = "http://127.0.0.1:8000/v1"
     api_key_env: str = "OPENAI_API_KEY"
-    batch_size: int = 256
+    batch_size: int = Field(256, ge=1)
 
 
 def _cache_path(model: str) -> Path:
@@ -139,16 +142,17 @@ def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[s
     cfg = cfg or EmbedConfig()
     folder = Path(folder)
     manifest = read_manifest(folder)
+    for name in ("phrases.parquet", "embeddings.npy", "manifest.json"):
+        clean_orphans(folder / name)  # temp files of an embed that was killed
     texts = artifact_texts(load_reviews(folder), load_items(folder))
     with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task("embed", total=len(texts))
         emb = embed_texts(texts, cfg, progress=lambda n: bar.advance(task, n))
-    tmp_p, tmp_e = folder / "phrases.parquet.tmp", folder / "embeddings.npy.tmp"
-    pd.DataFrame({"text": texts}).to_parquet(tmp_p, index=False, compression="zstd")
-    with open(tmp_e, "wb") as f:
-        np.save(f, emb.astype(np.float16))
-    os.replace(tmp_p, folder / "phrases.parquet")
-    os.replace(tmp_e, folder / "embeddings.npy")
+    phrases, vectors = io.BytesIO(), io.BytesIO()
+    pd.DataFrame({"text": texts}).to_parquet(phrases, index=False, compression="zstd")
+    np.save(vectors, emb.astype(np.float16))
+    atomic_write_bytes(folder / "phrases.parquet", phrases.getvalue())
+    atomic_write_bytes(folder / "embeddings.npy", vectors.getvalue())
     manifest["embedding"] = {"kind": cfg.kind, "model": cfg.model, "dim": int(emb.shape[1])
                              if emb.size else 0, "n_texts": len(texts), "dtype": "float16"}
     write_manifest(folder, manifest)
@@ -163,8 +167,16 @@ def load_embeddings(folder: str | Path) -> tuple[list[str], np.ndarray]:
     folder = Path(folder)
     if not (folder / "embeddings.npy").exists() or not (folder / "phrases.parquet").exists():
         raise DataError("artifact has no embeddings: run `lmmrec embed` on it", path=folder)
-    texts = pd.read_parquet(folder / "phrases.parquet")["text"].tolist()
-    emb = np.load(folder / "embeddings.npy", allow_pickle=False).astype(np.float32)
+    try:
+        texts = pd.read_parquet(folder / "phrases.parquet")["text"].tolist()
+    except (OSError, ValueError, KeyError) as e:
+        raise DataError(f"unreadable ({str(e)[:200]}): re-run `lmmrec embed`",
+                        path=folder / "phrases.parquet") from e
+    try:
+        emb = np.load(folder / "embeddings.npy", allow_pickle=False).astype(np.float32)
+    except (OSError, ValueError, EOFError) as e:  # truncated, or not an .npy file
+        raise DataError(f"unreadable ({str(e)[:200]}): re-run `lmmrec embed`",
+                        path=folder / "embeddings.npy") from e
     if emb.ndim != 2 or emb.shape[0] != len(texts):
         raise DataError(f"embeddings have shape {emb.shape} but phrases.parquet has "
                         f"{len(texts)} rows: re-run `lmmrec embed`",

@@ -73,9 +73,10 @@ def iter_records(path: Path, literal: bool = False) -> Iterator[tuple[int, dict[
     for lineno, line in iter_lines(path):
         try:
             rec = ast.literal_eval(line) if literal else json.loads(line)
-        except (json.JSONDecodeError, ValueError, SyntaxError) as e:
-            raise DataError(f"malformed {'record' if literal else 'JSON'}: {e}", path=path,
-                            line=lineno) from e
+        except (json.JSONDecodeError, ValueError, SyntaxError, RecursionError,
+                MemoryError) as e:  # deep nesting too (ast raises MemoryError for some)
+            raise DataError(f"malformed {'record' if literal else 'JSON'}: "
+                            f"{str(e) or type(e).__name__}", path=path, line=lineno) from e
         if not isinstance(rec, dict):
             raise DataError(f"expected a JSON object, got {type(rec).__name__}", path=path,
                             line=lineno)
@@ -97,6 +98,8 @@ def read_document(path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"malformed JSON: {e.msg}", path=path, line=e.lineno) from e
+    except RecursionError as e:
+        raise DataError("malformed JSON: nested too deeply", path=path) from e
 
 
 def need(rec: dict[str, Any], key: str, path: Path, lineno: int) -> Any:

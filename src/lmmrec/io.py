@@ -1,0 +1,213 @@
+"""Crash-safe writes: whole files and whole folders are replaced, never half-written.
+
+Temp names are unique per process (pid and a random part) and live beside their target, so
+a rename is atomic (one file system) and two writers never share a temp file. A writer
+killed mid-way leaves only temp names, which :func:`clean_orphans` removes on the next start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from lmmrec.errors import DataError
+
+# Temp names beside a target NAME: .NAME.tmp-PID-RANDOM (new content), .NAME.old-PID-RANDOM
+# (the previous folder, set aside while the new one moves in).
+_TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[^/]*$")
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):  # some file systems cannot open a folder
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def temp_path(target: Path, kind: str = "tmp") -> str:
+    """A prefix for a unique temp name beside ``target`` (see :func:`clean_orphans`)."""
+    return f".{target.name}.{kind}-{os.getpid()}-"
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path``: a reader sees the old file or the new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=temp_path(path), dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
+    atomic_write_bytes(path, text.encode(encoding))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False if unsupported."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV, errno.EPERM):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def replace_dir(tmp: str | Path, dest: str | Path) -> None:
+    """Move the finished folder ``tmp`` to ``dest``, replacing what is there.
+
+    At every instant ``dest`` holds the old folder or the new one: the two are swapped in one
+    step where the kernel can; otherwise the old one is renamed aside first, the new one moved
+    in, and only then is the old one deleted. A process killed between those two renames
+    leaves the old folder aside, and :func:`recover_dir` (run by the next writer) puts it back.
+    """
+    tmp, dest = Path(tmp), Path(dest)
+    if not dest.exists():
+        os.replace(tmp, dest)
+        _fsync_dir(dest.parent)
+        return
+    if _exchange(tmp, dest):  # tmp now holds the old folder
+        _fsync_dir(dest.parent)
+        shutil.rmtree(tmp, ignore_errors=True)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=temp_path(dest, "old"), dir=dest.parent))
+    aside.rmdir()  # a unique free name
+    os.replace(dest, aside)
+    try:
+        os.replace(tmp, dest)
+    except BaseException:
+        os.replace(aside, dest)  # put the old folder back
+        raise
+    _fsync_dir(dest.parent)
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _temps(dest: Path) -> Iterator[tuple[Path, str, int]]:
+    if not dest.parent.is_dir():
+        return
+    for p in dest.parent.iterdir():
+        m = _TEMP.match(p.name)
+        if m and m["name"] == dest.name:
+            yield p, m["kind"], int(m["pid"])
+
+
+def recover_dir(dest: str | Path) -> None:
+    """Undo a replacement cut short: if ``dest`` is missing and an old copy of it lies aside
+    (its writer dead), move that back."""
+    dest = Path(dest)
+    if dest.exists():
+        return
+    asides = sorted((p for p, kind, pid in _temps(dest) if kind == "old" and not _alive(pid)),
+                    key=lambda p: p.stat().st_mtime, reverse=True)
+    if asides:
+        os.replace(asides[0], dest)
+
+
+def clean_orphans(dest: str | Path) -> list[Path]:
+    """Recover ``dest`` if a replacement was cut short, then delete temp files and folders
+    beside it left by writers that are gone; returns what was deleted."""
+    dest = Path(dest)
+    recover_dir(dest)
+    gone = []
+    for p, _, pid in list(_temps(dest)):
+        if _alive(pid):
+            continue
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+        gone.append(p)
+    return gone
+
+
+@contextlib.contextmanager
+def new_dir(dest: str | Path) -> Iterator[Path]:
+    """A fresh temp folder beside ``dest`` that replaces ``dest`` (by :func:`replace_dir`)
+    when the block succeeds, and is deleted when it fails."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_orphans(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_path(dest), dir=dest.parent))
+    try:
+        yield tmp
+        replace_dir(tmp, dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_replaceable(dest: str | Path, overwrite: bool, is_own: bool, what: str) -> None:
+    """Refuse to write over ``dest`` unless it is this command's own kind of output
+    (``is_own``) and ``overwrite`` was given. Never deletes anything."""
+    dest = Path(dest)
+    if not dest.exists() and not dest.is_symlink():
+        return
+    if dest.is_dir() and not dest.is_symlink() and not any(dest.iterdir()):
+        return  # an empty folder: nothing to lose
+    if not dest.is_dir():
+        raise DataError(f"exists and is not a folder; refusing to replace it with {what}",
+                        path=dest)
+    if not is_own:
+        raise DataError(f"folder exists and is not {what}; refusing to replace it (choose "
+                        "another --out)", path=dest)
+    if not overwrite:
+        raise DataError(f"{what} exists; pass --overwrite to replace it", path=dest)
+
+
+def parse_json(text: str | bytes, path: object = None) -> object:
+    """Decoded JSON, or a :class:`DataError` naming the file and line: invalid text, bad
+    UTF-8, and nesting too deep for Python's parser all end here, not as a traceback."""
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg}", path=path, line=e.lineno) from e
+    except UnicodeDecodeError as e:
+        raise DataError(f"invalid JSON: not UTF-8 ({e.reason})", path=path) from e
+    except RecursionError as e:
+        raise DataError("invalid JSON: nested too deeply", path=path) from e
+
+
+def read_json(path: str | Path) -> object:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise DataError(f"cannot read: {e.strerror}", path=path) from e
+    return parse_json(data, path)

@@ -1,0 +1,169 @@
+"""lmmrec.io: a file or folder is replaced whole. Killed or failing at any step, the target
+holds the old content or the new one (after the next writer's recovery), never neither."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from lmmrec import io
+from lmmrec.errors import DataError
+
+from .extract_helpers import cli_env
+
+
+def _folder(path: Path, tag: str) -> Path:
+    path.mkdir()
+    (path / "a.txt").write_text(tag)
+    (path / "sub").mkdir()
+    (path / "sub" / "b.txt").write_text(tag)
+    return path
+
+
+def _tag(path: Path) -> str:
+    a, b = (path / "a.txt").read_text(), (path / "sub" / "b.txt").read_text()
+    assert a == b
+    return a
+
+
+def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
+    f = tmp_path / "x.json"
+    io.atomic_write_text(f, "old")
+    io.atomic_write_bytes(f, b"new")
+    assert f.read_bytes() == b"new"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
+
+
+def test_atomic_write_failing_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
+    f = tmp_path / "x.json"
+    f.write_text("old")
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="No space"):
+        io.atomic_write_text(f, "new")
+    monkeypatch.undo()
+    assert f.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["x.json"]  # the temp file is gone
+
+
+def test_temp_names_are_unique_per_write(tmp_path: Path, monkeypatch) -> None:
+    seen = []
+    real = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (seen.append(Path(a).name), real(a, b)))
+    io.atomic_write_text(tmp_path / "x", "1")
+    io.atomic_write_text(tmp_path / "x", "2")
+    assert len(set(seen)) == 2 and all(f".x.tmp-{os.getpid()}-" in s for s in seen)
+
+
+@pytest.mark.parametrize("exchange", [True, False])
+def test_replace_dir_swaps_whole_folders(tmp_path: Path, monkeypatch, exchange: bool) -> None:
+    if not exchange:
+        monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    dest = _folder(tmp_path / "out", "old")
+    io.replace_dir(_folder(tmp_path / "new", "new"), dest)
+    assert _tag(dest) == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    io.replace_dir(_folder(tmp_path / "first", "first"), tmp_path / "fresh")
+    assert _tag(tmp_path / "fresh") == "first"
+
+
+def test_replace_dir_failing_between_the_renames_keeps_the_old(tmp_path: Path,
+                                                              monkeypatch) -> None:
+    monkeypatch.setattr(io, "_exchange", lambda a, b: False)
+    dest = _folder(tmp_path / "out", "old")
+    new = _folder(tmp_path / "new", "new")
+    real, calls = os.replace, []
+
+    def second_fails(a, b):
+        calls.append((a, b))
+        if len(calls) == 2:  # the new folder moving in
+            raise OSError(5, "Input/output error")
+        return real(a, b)
+
+    monkeypatch.setattr(os, "replace", second_fails)
+    with pytest.raises(OSError):
+        io.replace_dir(new, dest)
+    monkeypatch.undo()
+    assert _tag(dest) == "old"
+
+
+KILL = textwrap.dedent("""
+    import os, sys
+    from pathlib import Path
+    from lmmrec import io
+    if sys.argv[3] == "rename":
+        io._exchange = lambda a, b: False
+    real, n = os.replace, [0]
+    def replace(a, b):
+        n[0] += 1
+        if sys.argv[4].isdigit() and n[0] == int(sys.argv[4]):
+            os._exit(9)  # killed here: no cleanup of any kind runs
+        return real(a, b)
+    os.replace = replace
+    real_rmtree = io.shutil.rmtree
+    def rmtree(p, *a, **k):
+        if sys.argv[4] == "rmtree":
+            os._exit(9)
+        return real_rmtree(p, *a, **k)
+    io.shutil.rmtree = rmtree
+    io.replace_dir(Path(sys.argv[1]), Path(sys.argv[2]))
+""")
+
+
+@pytest.mark.parametrize(("mode", "step"), [("rename", "1"), ("rename", "2"),
+                                            ("rename", "rmtree"), ("exchange", "rmtree")])
+def test_replace_dir_killed_at_each_step_leaves_old_or_new(tmp_path: Path, mode: str,
+                                                           step: str) -> None:
+    dest = _folder(tmp_path / "out", "old")
+    new = _folder(tmp_path / "new", "new")
+    r = subprocess.run([sys.executable, "-c", KILL, str(new), str(dest), mode, step],
+                       env=cli_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode in (0, 9), r.stderr
+    # the next writer recovers first (what export and embed do on start)
+    io.clean_orphans(dest)
+    assert _tag(dest) in ("old", "new")
+    if step == "rmtree":  # killed after the swap: the new one is in place
+        assert _tag(dest) == "new"
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names in (["new", "out"], ["out"]), names  # nothing else left behind
+
+
+def test_clean_orphans_spares_live_writers(tmp_path: Path) -> None:
+    dest = tmp_path / "out"
+    mine = tmp_path / f".out.tmp-{os.getpid()}-abc"
+    dead = tmp_path / f".out.tmp-{2 ** 22 + 1}-abc"
+    other = tmp_path / f".other.tmp-{2 ** 22 + 1}-abc"
+    for p in (mine, dead, other):
+        p.mkdir()
+    assert io.clean_orphans(dest) == [dead]
+    assert mine.exists() and other.exists() and not dead.exists()
+
+
+def test_check_replaceable(tmp_path: Path) -> None:
+    io.check_replaceable(tmp_path / "none", False, False, "x")
+    (tmp_path / "empty").mkdir()
+    io.check_replaceable(tmp_path / "empty", False, False, "x")
+    full = _folder(tmp_path / "full", "t")
+    with pytest.raises(DataError, match="not an artifact"):
+        io.check_replaceable(full, True, False, "an artifact")
+    with pytest.raises(DataError, match="--overwrite"):
+        io.check_replaceable(full, False, True, "an artifact")
+    io.check_replaceable(full, True, True, "an artifact")
+
+
+def test_deeply_nested_json_is_a_data_error(tmp_path: Path) -> None:
+    f = tmp_path / "deep.json"
+    f.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(DataError, match="nested too deeply"):
+        io.read_json(f)
+    f.write_bytes(b"\xff\xfe{")
+    with pytest.raises(DataError, match=str(f)):
+        io.read_json(f)
