@@ -126,14 +126,16 @@ def test_the_checker_catches_a_wrong_option() -> None:
 
 
 def _shim(tmp: Path) -> dict[str, str]:
-    """PATH with an `lmmrec` that is this interpreter's, and no LMMREC_DATA_DIR."""
+    """PATH with an `lmmrec` that is this interpreter's and this checkout's, and no
+    LMMREC_DATA_DIR."""
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
     exe = bin_dir / "lmmrec"
     exe.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m lmmrec "$@"\n')
     exe.chmod(0o755)
     env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
-           "OMP_NUM_THREADS": "1"}
+           "OMP_NUM_THREADS": "1",  # this checkout's package, whatever the cwd
+           "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     env.pop("LMMREC_DATA_DIR", None)
     return env
 
