@@ -7,6 +7,7 @@ import functools
 import hashlib
 import http.server
 import io
+import socket
 import tarfile
 import threading
 import time
@@ -99,9 +100,12 @@ def test_missing_file_on_server(cli, server, tmp_path: Path,
 
 def test_offline_fails_at_once_saying_where_files_go(cli, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # port 9 (discard) on loopback: nothing listens, so the connection is refused at once
+    # a loopback port just freed: nothing listens, so the connection is refused at once
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
     _entry(monkeypatch, "amazon-mi-2014", downloads=(
-        ("reviews.json.gz", "http://127.0.0.1:9/reviews.json.gz", None),),
+        ("reviews.json.gz", f"http://127.0.0.1:{port}/reviews.json.gz", None),),
         page="https://example.org/originals")
     start = time.monotonic()
     r = cli("data", "download", "amazon-mi-2014", "--dest", tmp_path / "root")
