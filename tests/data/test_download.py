@@ -193,6 +193,17 @@ def test_shipped_copies_match_the_pinned_sums() -> None:
     assert catalog.embedded("amazon-mi-2014") and catalog.embedded("amazon-beauty-2023-mini")
 
 
+def test_shipped_copies_say_source_and_terms() -> None:
+    for name in catalog.KNOWN:
+        shipped = catalog.embedded(name)
+        if shipped is None:
+            continue
+        readme = (shipped / "README.md").read_text()
+        assert "**Source.**" in readme and "**Terms.**" in readme, name
+        for f in shipped.glob("*.gz"):
+            assert _sha(f.read_bytes()) in readme, (name, f.name)
+
+
 def test_download_table_is_complete() -> None:
     for name, k in catalog.KNOWN.items():
         assert k.downloads or k.archive or catalog.embedded(name), name
