@@ -155,7 +155,7 @@ def test_forced_format_and_unknown_format(cli, tmp_path: Path) -> None:
 def test_known_name_resolves_through_data_dir(cli, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """$LMMREC_DATA_DIR's copy first, the shipped copy when it has none, else a clear error."""
-    from lmmrec.data.catalog import embedded
+    from lmmrec.data.catalog import embedded, resolve
 
     root = tmp_path / "data"
     write_gz(root / "amazon-mi-2014" / AMZ, head_lines(embedded("amazon-mi-2014") / AMZ, 400))
@@ -168,10 +168,8 @@ def test_known_name_resolves_through_data_dir(cli, tmp_path: Path,
     r = cli("data", "prepare", "amazon-beauty-2023-mini", "--out", tmp_path / "b")
     assert r.code == 0, r.err  # not in LMMREC_DATA_DIR: the copy shipped in the package
     monkeypatch.delenv("LMMREC_DATA_DIR")
-    r = cli("data", "prepare", "amazon-mi-2014", "--out", tmp_path / "o2")
-    assert r.code == 0, r.err
-    m = json.loads((tmp_path / "o2" / "manifest.json").read_text())
-    assert m["stats"]["n_raw_rows"] == 10261 and m["filters"]["kcore"] == 5
+    path, name, known = resolve("amazon-mi-2014")
+    assert path == embedded("amazon-mi-2014") and known is not None and known.kcore == 5
     r = cli("data", "prepare", "steam-au", "--out", tmp_path / "s")
     assert r.code == 2 and "LMMREC_DATA_DIR is not set" in r.err
     assert "lmmrec data download steam-au" in r.err
