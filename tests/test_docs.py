@@ -2,8 +2,9 @@
 
 Every fenced ```bash block is checked: each `lmmrec` command names real subcommands and
 options, each `make` target and `python benchmarks/...` script exists. Blocks marked
-`<!-- runnable -->` (the ones that need no LLM, server or GPU) are also run, in order, in a
-scratch folder holding only `releases/`, with no LMMREC_DATA_DIR: as on a fresh clone.
+`<!-- runnable -->` (the ones that need no LLM, server or GPU; ```python ones too) are also
+run, in order, in a scratch folder holding only `releases/`, with no LMMREC_DATA_DIR: as on
+a fresh clone.
 """
 
 from __future__ import annotations
@@ -21,16 +22,29 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 RUNNABLE = "<!-- runnable -->"
-FENCE = re.compile(r"^```bash\n(.*?)^```", re.M | re.S)
+FENCE = re.compile(r"^```(bash|python)\n(.*?)^```", re.M | re.S)
 
 
-def blocks(page: Path) -> list[tuple[bool, str]]:
-    """(runnable, text) of each bash block of ``page``."""
+def blocks(page: Path, lang: str = "bash") -> list[tuple[bool, str]]:
+    """(runnable, text) of each ``lang`` block of ``page``."""
+    text = page.read_text()
+    out = []
+    for m in FENCE.finditer(text):
+        if m.group(1) != lang:
+            continue
+        before = text[:m.start()].rstrip().splitlines()
+        out.append((bool(before) and before[-1].strip() == RUNNABLE, m.group(2)))
+    return out
+
+
+def runnable_in_order(page: Path) -> list[tuple[str, str]]:
+    """(language, text) of the runnable blocks of ``page``, in page order."""
     text = page.read_text()
     out = []
     for m in FENCE.finditer(text):
         before = text[:m.start()].rstrip().splitlines()
-        out.append((bool(before) and before[-1].strip() == RUNNABLE, m.group(1)))
+        if before and before[-1].strip() == RUNNABLE:
+            out.append((m.group(1), m.group(2)))
     return out
 
 
@@ -140,7 +154,7 @@ def _shim(tmp: Path) -> dict[str, str]:
     return env
 
 
-RUN_PAGES = [p for p in PAGES if any(r for r, _ in blocks(p))]
+RUN_PAGES = [p for p in PAGES if runnable_in_order(p)]
 
 
 @pytest.mark.slow
@@ -151,9 +165,9 @@ def test_runnable_blocks_run(page: Path, tmp_path: Path) -> None:
     work.mkdir()
     (work / "releases").symlink_to(REPO / "releases")
     env = _shim(tmp_path)
-    for runnable, block in blocks(page):
-        if not runnable:
-            continue
-        p = subprocess.run(["bash", "-euo", "pipefail", "-c", block], cwd=work, env=env,
-                           capture_output=True, text=True, timeout=1100)
+    for lang, block in runnable_in_order(page):
+        cmd = (["bash", "-euo", "pipefail", "-c", block] if lang == "bash"
+               else [sys.executable, "-c", block])
+        p = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True,
+                           timeout=1100)
         assert p.returncode == 0, f"{page.name}:\n{block}\n{p.stdout[-2000:]}{p.stderr[-3000:]}"
