@@ -47,7 +47,7 @@ test: install-test chromium
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
 
-# The development tier: no slow, LLM or multi-process tests (a couple of minutes).
+# The development tier: no slow, LLM or multi-process tests (under two minutes).
 test-fast: install-test
 	$(PY) -m pytest -q -m "not slow and not llm"
 
