@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export LMMREC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export LMMREC_CACHE_DIR ?= $(HOME)/.cache/lmmrec
 
-.PHONY: demo test bench lint install install-test extract extract-items release-motivations chromium
+.PHONY: demo test test-fast bench lint install install-test extract extract-items release-motivations chromium
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -46,6 +46,10 @@ chromium:
 test: install-test chromium
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(PY) -m pytest -q
+
+# The development tier: no slow, LLM or multi-process tests (under two minutes).
+test-fast: install-test
+	$(PY) -m pytest -q -m "not slow and not llm"
 
 bench: install-test
 	$(PY) benchmarks/run_all.py

@@ -25,8 +25,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 GOAL_RPM = 20.0
-# The goal assumes the speeds measured when it was written (shared/notes/local-llm.md):
-# one sequence reads prompts at ~76 tokens/s and writes ~29 tokens/s on these 2 cores.
+# The 20/min target assumes a reference machine on which one sequence reads prompts at
+# ~76 tokens/s and writes ~29 tokens/s on 2 cores; each run records this machine against it.
 REF_PROMPT_TPS, REF_OUTPUT_TPS = 76.0, 29.0
 CAL_PROMPT_WORDS, CAL_OUTPUT_TOKENS = 60, 70
 

@@ -2,7 +2,7 @@
 
 Same backbone, data, seed and batch size; only `--method` differs. Uses a prepared dataset
 and its released motivation artifact (default: amazon-beauty-2023-mini with
-releases/motivations/amazon-beauty-2023-mini). Goal (issue 5): LMMRec at most 2x the base.
+releases/motivations/amazon-beauty-2023-mini). Target: LMMRec at most 2x the base.
 
     python benchmarks/bench_overhead.py [--dataset NAME] [--epochs 17] [--batch-size 256]
         [--methods base,rlmrec-con,lmmrec,lmmrec+align.every=1]

@@ -1,13 +1,18 @@
-"""Shared fixtures: real data from $LMMREC_DATA_DIR (../shared/data in this repo's CI)."""
+"""Shared fixtures. Datasets come from $LMMREC_DATA_DIR (../shared/data beside the repo in
+CI), else from the copies shipped in the package; a test whose dataset is in neither place
+skips with a reason starting with MISSING, which .ci/run refuses where the data is present."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+MISSING = "missing dataset"
 
 
 def _data_dir() -> Path:
@@ -16,15 +21,33 @@ def _data_dir() -> Path:
     return path
 
 
+def dataset_path(name: str) -> Path:
+    """Raw folder of known dataset ``name``; skips (reason: MISSING ...) when absent."""
+    from lmmrec.data.catalog import KNOWN, embedded
+
+    folder = _data_dir() / KNOWN[name].subdir
+    if folder.is_dir():
+        return folder
+    shipped = embedded(name)
+    if shipped is not None:
+        return shipped
+    pytest.skip(f"{MISSING} {name}: not under {_data_dir()} and not shipped with lmmrec; "
+                f"set LMMREC_DATA_DIR to a folder holding {KNOWN[name].subdir}/")
+
+
+@pytest.fixture(scope="session")
+def dataset() -> Callable[[str], Path]:
+    """``dataset("steam-au")`` -> its raw folder (or the test skips, naming it)."""
+    return dataset_path
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
+    """The whole data folder; tests needing only some datasets use ``dataset`` instead."""
     path = _data_dir()
     if not path.is_dir():
-        pytest.fail(f"real datasets not found at {path}: set LMMREC_DATA_DIR")
+        pytest.skip(f"{MISSING} folder {path}: set LMMREC_DATA_DIR to the datasets' folder")
     return path
-
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 class CliResult:
@@ -56,12 +79,12 @@ def cli(capsys: pytest.CaptureFixture[str]):  # noqa: ANN201
 
 
 @pytest.fixture(scope="session")
-def beauty_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def beauty_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """amazon-beauty-2023-mini prepared with its defaults (3:1:1, seed 2024), once."""
     from lmmrec.data.pipeline import prepare_to
 
     out = tmp_path_factory.mktemp("prepared") / "beauty"
-    prepare_to(str(data_dir / "amazon-beauty-2023-mini"), out)
+    prepare_to(str(dataset_path("amazon-beauty-2023-mini")), out)
     return out
 
 
@@ -123,3 +146,28 @@ def base_recommender(base_run: Path):  # noqa: ANN201
     from lmmrec.explain.recommender import Recommender
 
     return Recommender.load(base_run)
+
+
+# Where the datasets are present (CI, with ../shared/data), a skip for missing data means a
+# test silently stopped testing: LMMREC_REQUIRE_DATA=1 (set by .ci/run) turns any such skip
+# into a failed session.
+_skipped_for_data: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and MISSING in str(report.longrepr):
+        _skipped_for_data.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ANN001
+    if _skipped_for_data:
+        terminalreporter.write_line(f"{len(_skipped_for_data)} skipped for a {MISSING} "
+                                    "(set LMMREC_DATA_DIR to run them)")
+        if os.environ.get("LMMREC_REQUIRE_DATA") == "1":
+            terminalreporter.write_line("LMMREC_REQUIRE_DATA=1: these skips fail the run",
+                                        red=True)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_for_data and os.environ.get("LMMREC_REQUIRE_DATA") == "1" and exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,4 +1,5 @@
-"""The demo path end to end on a real dataset (beauty-mini, frozen real motivations)."""
+"""The demo path end to end on the shipped beauty-mini set (frozen real motivations), with
+no LMMREC_DATA_DIR, as on a fresh clone."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from pathlib import Path
 from lmmrec.cli.main import main
 
 
-def test_demo_end_to_end(data_dir: Path, beauty_motivations: Path, tmp_path: Path,
-                         monkeypatch, capsys) -> None:
+def test_demo_end_to_end(beauty_motivations: Path, tmp_path: Path, monkeypatch,
+                         capsys) -> None:
     releases = tmp_path / "releases"
     shutil.copytree(beauty_motivations, releases / "amazon-beauty-2023-mini")
-    monkeypatch.setenv("LMMREC_DATA_DIR", str(data_dir))
+    monkeypatch.delenv("LMMREC_DATA_DIR", raising=False)  # the shipped copy, as on a clone
     monkeypatch.setenv("LMMREC_RELEASES_DIR", str(releases))
     out = tmp_path / "demo"
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from lmmrec.align.inputs import raw_review_inputs
@@ -10,6 +11,7 @@ from lmmrec.data.dataset import PreparedDataset
 from lmmrec.text.embed import embed_texts
 
 
+@pytest.mark.slow
 def test_raw_review_inputs_use_training_reviews_only(beauty_dir):
     ds = PreparedDataset.load(beauty_dir)
     inp = raw_review_inputs(ds)

@@ -38,19 +38,26 @@ def leftovers(parent: Path) -> list[str]:
     return [n for n in os.listdir(parent) if ".tmp-" in n or ".old-" in n]
 
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+STEAM_HEAD = FIXTURES / "steam-au-head"  # first 2,000 reviews of steam-au, their games
+RLMREC_CUT = FIXTURES / "rlmrec-amazon-300"  # rlmrec-splits/amazon, first 300 users
+
+
 @pytest.fixture(scope="session")
-def prepared(data_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """Prepared real datasets with their default settings, built once per session."""
+def prepared(dataset, tmp_path_factory: pytest.TempPathFactory):
+    """Prepared real datasets (by catalog name) with their default settings, built once per
+    session; the test skips when the dataset is not available."""
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.data.pipeline import prepare_to
 
     cache: dict[str, PreparedDataset] = {}
 
-    def get(sub: str) -> PreparedDataset:
-        if sub not in cache:
-            out = tmp_path_factory.mktemp("prepared") / sub.replace("/", "-")
-            prepare_to(str(data_dir / sub), out)
-            cache[sub] = PreparedDataset.load(out)
-        return cache[sub]
+    def get(name: str) -> PreparedDataset:
+        if name not in cache:
+            src = dataset(name)
+            out = tmp_path_factory.mktemp("prepared") / name
+            prepare_to(str(src), out)
+            cache[name] = PreparedDataset.load(out)
+        return cache[name]
 
     return get

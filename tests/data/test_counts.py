@@ -40,19 +40,19 @@ def test_amazon_mi_2014(prepared) -> None:
     assert set(ds.interactions["rating"].unique()) <= {1.0, 2.0, 3.0, 4.0, 5.0}
 
 
-@pytest.mark.parametrize("sub,shape,counts", [
-    ("rlmrec-splits/amazon", (11000, 9332), (120464, 40290, 40106)),
-    ("rlmrec-splits/yelp", (11091, 11010), (166620, 55479, 55436)),
+@pytest.mark.parametrize("name,shape,counts", [
+    ("rlmrec-amazon", (11000, 9332), (120464, 40290, 40106)),
+    ("rlmrec-yelp", (11091, 11010), (166620, 55479, 55436)),
 ])
-def test_rlmrec_splits_kept(prepared, data_dir: Path, sub, shape, counts) -> None:
+def test_rlmrec_splits_kept(prepared, dataset, name, shape, counts) -> None:
     from lmmrec.data.readers.rlmrec import load_matrix
 
-    ds = prepared(sub)
+    ds = prepared(name)
     assert (ds.n_users, ds.n_items) == shape
     assert (ds.train.nnz, ds.val.nnz, ds.test.nnz) == counts
     assert ds.manifest["split"]["method"] == "given"
     # ids are the matrix indices: the prepared train matrix equals the pickled one
-    trn = load_matrix(data_dir / sub / "trn_mat.pkl").tocsr()
+    trn = load_matrix(dataset(name) / "trn_mat.pkl").tocsr()
     assert (ds.train != (trn > 0).astype("float32")).nnz == 0
 
 

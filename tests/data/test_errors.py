@@ -14,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import head_lines, leftovers, write_gz
+from .conftest import RLMREC_CUT, STEAM_HEAD, head_lines, leftovers, write_gz
 
-STEAM = "steam-au/user_reviews.jsonl.gz"
+STEAM = STEAM_HEAD / "user_reviews.jsonl.gz"
+AMZ = "reviews_Musical_Instruments_5.json.gz"
 
 
-def _steam(tmp: Path, data_dir: Path, lines: list[bytes]) -> Path:
+def _steam(tmp: Path, lines: list[bytes]) -> Path:
     folder = tmp / "steam-src"
     write_gz(folder / "user_reviews.jsonl.gz", lines)
     return folder
@@ -34,9 +35,8 @@ def _assert_failed(r, out: Path, *needles: str) -> None:
     assert leftovers(out.parent) == []
 
 
-def test_truncated_gzip(cli, data_dir: Path, tmp_path: Path) -> None:
-    src = write_gz(tmp_path / "full" / "user_reviews.jsonl.gz",
-                   head_lines(data_dir / STEAM, 2000))
+def test_truncated_gzip(cli, tmp_path: Path) -> None:
+    src = write_gz(tmp_path / "full" / "user_reviews.jsonl.gz", head_lines(STEAM, 2000))
     folder = tmp_path / "steam-src"
     folder.mkdir()
     blob = src.read_bytes()
@@ -46,27 +46,26 @@ def test_truncated_gzip(cli, data_dir: Path, tmp_path: Path) -> None:
     _assert_failed(r, out, "user_reviews.jsonl.gz", "line ", "truncated")
 
 
-def test_malformed_json_line(cli, data_dir: Path, tmp_path: Path) -> None:
-    lines = head_lines(data_dir / STEAM, 300)
+def test_malformed_json_line(cli, tmp_path: Path) -> None:
+    lines = head_lines(STEAM, 300)
     lines[41] = lines[41][: len(lines[41]) // 2] + b"\n"  # line 42 cut in half
     out = tmp_path / "out"
-    r = cli("data", "prepare", _steam(tmp_path, data_dir, lines), "--out", out)
+    r = cli("data", "prepare", _steam(tmp_path, lines), "--out", out)
     _assert_failed(r, out, "user_reviews.jsonl.gz", "line 42", "malformed JSON")
 
 
-def test_missing_column(cli, data_dir: Path, tmp_path: Path) -> None:
-    lines = head_lines(data_dir / STEAM, 300)
+def test_missing_column(cli, tmp_path: Path) -> None:
+    lines = head_lines(STEAM, 300)
     lines[9] = lines[9].replace(b'"item_id"', b'"itemid"')
     out = tmp_path / "out"
-    r = cli("data", "prepare", _steam(tmp_path, data_dir, lines), "--out", out)
+    r = cli("data", "prepare", _steam(tmp_path, lines), "--out", out)
     _assert_failed(r, out, "user_reviews.jsonl.gz", "line 10", "field 'item_id'")
 
 
-def test_missing_column_in_table(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_missing_column_in_table(cli, dataset, tmp_path: Path) -> None:
     import pandas as pd
 
-    src = pd.read_json(data_dir / "amazon-mi-2014/reviews_Musical_Instruments_5.json.gz",
-                       lines=True, nrows=200)
+    src = pd.read_json(dataset("amazon-mi-2014") / AMZ, lines=True, nrows=200)
     path = tmp_path / "reviews.csv"
     src[["reviewerID", "overall"]].to_csv(path, index=False)
     out = tmp_path / "out"
@@ -82,8 +81,8 @@ def test_empty_file(cli, tmp_path: Path) -> None:
     _assert_failed(r, out, "reviews_Musical_Instruments_5.json.gz", "empty file")
 
 
-def test_invalid_utf8(cli, data_dir: Path, tmp_path: Path) -> None:
-    lines = head_lines(data_dir / "amazon-mi-2014/reviews_Musical_Instruments_5.json.gz", 300)
+def test_invalid_utf8(cli, dataset, tmp_path: Path) -> None:
+    lines = head_lines(dataset("amazon-mi-2014") / AMZ, 300)
     lines[99] = lines[99].replace(b"reviewText", b"review\xff\xfeText", 1)
     folder = tmp_path / "amz"
     write_gz(folder / "reviews_Musical_Instruments_5.json.gz", lines)
@@ -102,11 +101,11 @@ class _Exploit:
         return (os.system, (f"touch {self.marker}",))
 
 
-def test_pickle_with_disallowed_class(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_pickle_with_disallowed_class(cli, tmp_path: Path) -> None:
     folder = tmp_path / "rlm"
     folder.mkdir()
     for name in ("val_mat.pkl", "tst_mat.pkl"):
-        shutil.copy(data_dir / "rlmrec-splits/amazon" / name, folder / name)
+        shutil.copy(RLMREC_CUT / name, folder / name)
     marker = tmp_path / "pwned"
     (folder / "trn_mat.pkl").write_bytes(pickle.dumps(_Exploit(marker)))
     out = tmp_path / "out"
@@ -115,24 +114,30 @@ def test_pickle_with_disallowed_class(cli, data_dir: Path, tmp_path: Path) -> No
     assert not marker.exists()
 
 
-def test_pickle_real_classes_pass_but_others_fail(data_dir: Path, tmp_path: Path) -> None:
+def test_pickle_other_classes_fail(tmp_path: Path) -> None:
     import collections
 
     from lmmrec.data.readers.rlmrec import load_matrix
     from lmmrec.errors import DataError
 
-    m = load_matrix(data_dir / "rlmrec-splits/yelp/val_mat.pkl")
-    assert m.nnz == 55479
+    assert load_matrix(RLMREC_CUT / "val_mat.pkl").nnz == 2694  # written by today's scipy
     bad = tmp_path / "x.pkl"
     bad.write_bytes(pickle.dumps(collections.OrderedDict(a=1)))
     with pytest.raises(DataError, match=r"x\.pkl.*collections\.OrderedDict"):
         load_matrix(bad)
 
 
-def test_exit_code_from_a_real_process(data_dir: Path, tmp_path: Path) -> None:
+def test_pickle_real_classes_pass(dataset) -> None:
+    """RLMRec's own pickles (an older numpy's class paths) pass the restricted unpickler."""
+    from lmmrec.data.readers.rlmrec import load_matrix
+
+    assert load_matrix(dataset("rlmrec-yelp") / "val_mat.pkl").nnz == 55479
+
+
+def test_exit_code_from_a_real_process(dataset, tmp_path: Path) -> None:
     folder = tmp_path / "amz"
     write_gz(folder / "reviews_x.json.gz",
-             head_lines(data_dir / "amazon-mi-2014/reviews_Musical_Instruments_5.json.gz", 50)
+             head_lines(dataset("amazon-mi-2014") / AMZ, 50)
              + [b"{not json\n"])
     out = tmp_path / "out"
     p = subprocess.run([sys.executable, "-m", "lmmrec.cli.main", "data", "prepare",
@@ -144,7 +149,7 @@ def test_exit_code_from_a_real_process(data_dir: Path, tmp_path: Path) -> None:
     assert not out.exists()
 
 
-def test_gzip_fixture_is_really_gzip(data_dir: Path, tmp_path: Path) -> None:
-    p = write_gz(tmp_path / "a.gz", head_lines(data_dir / STEAM, 3))
+def test_gzip_fixture_is_really_gzip(tmp_path: Path) -> None:
+    p = write_gz(tmp_path / "a.gz", head_lines(STEAM, 3))
     with gzip.open(p, "rb") as f:
         assert len(f.read().splitlines()) == 3

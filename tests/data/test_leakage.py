@@ -13,11 +13,11 @@ from pathlib import Path
 from .conftest import head_lines, write_gz
 
 
-def test_no_val_test_text_reaches_training_side(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_no_val_test_text_reaches_training_side(cli, dataset, tmp_path: Path) -> None:
     from lmmrec.data import leakage
     from lmmrec.data.dataset import PreparedDataset
 
-    lines = head_lines(data_dir / "amazon-mi-2014/reviews_Musical_Instruments_5.json.gz", 3000)
+    lines = head_lines(dataset("amazon-mi-2014") / "reviews_Musical_Instruments_5.json.gz", 3000)
     planted = []
     for line in lines:
         rec = json.loads(line)

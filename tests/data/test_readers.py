@@ -10,28 +10,28 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from .conftest import head_lines, write_gz
+from .conftest import RLMREC_CUT, STEAM_HEAD, head_lines, write_gz
 
-AMZ = "amazon-mi-2014/reviews_Musical_Instruments_5.json.gz"
+AMZ = "reviews_Musical_Instruments_5.json.gz"
 
 
-def _amazon_rows(data_dir: Path, n: int = 2000) -> pd.DataFrame:
-    return pd.read_json(data_dir / AMZ, lines=True, nrows=n)
+def _amazon_rows(folder: Path, n: int = 2000) -> pd.DataFrame:
+    return pd.read_json(folder / AMZ, lines=True, nrows=n)
 
 
 @pytest.fixture
-def amazon_rows(data_dir: Path) -> pd.DataFrame:
-    return _amazon_rows(data_dir)
+def amazon_rows(dataset) -> pd.DataFrame:
+    return _amazon_rows(dataset("amazon-mi-2014"))
 
 
-def test_detect_real_folders(data_dir: Path) -> None:
+def test_detect_real_folders(dataset) -> None:
+    """The shipped copies and the cuts of the others (same file names as the originals)."""
     from lmmrec.data.readers import detect_format
 
-    expect = {"steam-au": "steam-au", "amazon-mi-2014": "amazon2014",
-              "amazon-beauty-2023-mini": "amazon2023", "rlmrec-splits/amazon": "rlmrec",
-              "rlmrec-splits/yelp": "rlmrec"}
-    for sub, fmt in expect.items():
-        assert detect_format(data_dir / sub) == fmt
+    expect = {STEAM_HEAD: "steam-au", dataset("amazon-mi-2014"): "amazon2014",
+              dataset("amazon-beauty-2023-mini"): "amazon2023", RLMREC_CUT: "rlmrec"}
+    for folder, fmt in expect.items():
+        assert detect_format(folder) == fmt
 
 
 def test_recbole_atomic_and_benchmark(cli, amazon_rows: pd.DataFrame, tmp_path: Path) -> None:
@@ -95,13 +95,13 @@ def test_table_formats(cli, amazon_rows: pd.DataFrame, tmp_path: Path, suffix: s
     assert ds.manifest["stats"]["n_reviews"] == len(ds.interactions)
 
 
-def test_amazon2023_official_jsonl(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_amazon2023_official_jsonl(cli, dataset, tmp_path: Path) -> None:
     """The official per-review layout, converted from the real mini file."""
     import gzip
 
     from lmmrec.data.dataset import PreparedDataset
 
-    src = data_dir / "amazon-beauty-2023-mini"
+    src = dataset("amazon-beauty-2023-mini")
     hist = json.loads(gzip.open(src / "history_reviews.json.gz", "rt").read())
     meta = json.loads(gzip.open(src / "meta_data.json.gz", "rt").read())
     rows, t = [], 1_600_000_000_000
@@ -123,12 +123,12 @@ def test_amazon2023_official_jsonl(cli, data_dir: Path, tmp_path: Path) -> None:
     assert (ds.items["title"] != "").all()
 
 
-def test_steam_original_python_literal_layout(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_steam_original_python_literal_layout(cli, tmp_path: Path) -> None:
     """UCSD's australian_user_reviews.json.gz: one user per line, Python literals."""
     from lmmrec.data.dataset import PreparedDataset
 
     by_user: dict[str, list[dict]] = {}
-    for line in head_lines(data_dir / "steam-au/user_reviews.jsonl.gz", 500):
+    for line in head_lines(STEAM_HEAD / "user_reviews.jsonl.gz", 500):
         rec = json.loads(line)
         by_user.setdefault(rec.pop("user_id"), []).append(rec)
     folder = tmp_path / "orig"
@@ -141,9 +141,9 @@ def test_steam_original_python_literal_layout(cli, data_dir: Path, tmp_path: Pat
     assert ds.manifest["format"] == "steam-au" and ds.n_users == len(by_user)
 
 
-def test_forced_format_and_unknown_format(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_forced_format_and_unknown_format(cli, tmp_path: Path) -> None:
     folder = tmp_path / "rl"
-    shutil.copytree(data_dir / "rlmrec-splits/amazon", folder)
+    shutil.copytree(RLMREC_CUT, folder)
     (folder / "extra.csv").write_text("a,b\n1,2\n")
     out = tmp_path / "o"
     r = cli("data", "prepare", folder, "--out", out, "--format", "nope")
@@ -152,22 +152,35 @@ def test_forced_format_and_unknown_format(cli, data_dir: Path, tmp_path: Path) -
     assert json.loads((out / "manifest.json").read_text())["format"] == "rlmrec"
 
 
-def test_known_name_resolves_through_data_dir(cli, data_dir: Path, tmp_path: Path,
+def test_known_name_resolves_through_data_dir(cli, tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LMMREC_DATA_DIR", str(data_dir))
-    out = tmp_path / "o"
-    r = cli("data", "prepare", "amazon-mi-2014", "--out", out)
+    """$LMMREC_DATA_DIR's copy first, the shipped copy when it has none, else a clear error."""
+    from lmmrec.data.catalog import embedded, resolve
+
+    root = tmp_path / "data"
+    write_gz(root / "amazon-mi-2014" / AMZ, head_lines(embedded("amazon-mi-2014") / AMZ, 400))
+    monkeypatch.setenv("LMMREC_DATA_DIR", str(root))
+    r = cli("data", "prepare", "amazon-mi-2014", "--out", tmp_path / "o", "--kcore", "0")
     assert r.code == 0, r.err
-    m = json.loads((out / "manifest.json").read_text())
-    assert m["name"] == "amazon-mi-2014" and m["filters"]["kcore"] == 5
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert m["name"] == "amazon-mi-2014"
+    assert m["stats"]["n_raw_rows"] == 400  # the cut in LMMREC_DATA_DIR, not the shipped file
+    r = cli("data", "prepare", "amazon-beauty-2023-mini", "--out", tmp_path / "b")
+    assert r.code == 0, r.err  # not in LMMREC_DATA_DIR: the copy shipped in the package
+    monkeypatch.delenv("LMMREC_DATA_DIR")
+    path, name, known = resolve("amazon-mi-2014")
+    assert path == embedded("amazon-mi-2014") and known is not None and known.kcore == 5
+    r = cli("data", "prepare", "steam-au", "--out", tmp_path / "s")
+    assert r.code == 2 and "LMMREC_DATA_DIR is not set" in r.err
+    assert "lmmrec data download steam-au" in r.err
     r = cli("data", "prepare", "no-such-dataset", "--out", tmp_path / "x")
     assert r.code == 2 and "not a known dataset" in r.err
 
 
-def test_rlmrec_pickle_roundtrip_of_csr(tmp_path: Path, data_dir: Path) -> None:
+def test_rlmrec_pickle_roundtrip_of_csr(tmp_path: Path) -> None:
     from lmmrec.data.readers.rlmrec import load_matrix
 
-    m = load_matrix(data_dir / "rlmrec-splits/amazon/tst_mat.pkl")
+    m = load_matrix(RLMREC_CUT / "tst_mat.pkl")
     p = tmp_path / "csr.pkl"
     p.write_bytes(pickle.dumps(m.tocsr()))
     assert load_matrix(p).nnz == m.nnz

@@ -5,23 +5,24 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from .conftest import tree_hashes
+from .conftest import STEAM_HEAD, tree_hashes
 
 
-def test_ratio_split_covers_every_user_and_item(prepared) -> None:
-    for sub in ("steam-au", "amazon-mi-2014"):
-        ds = prepared(sub)
-        train = ds.train
-        assert (np.diff(train.indptr) > 0).all(), "a user has no training interaction"
-        assert (np.asarray((train > 0).sum(axis=0)).ravel() > 0).all(), "an item has none"
-        n = len(ds.interactions)
-        shares = np.array([ds.train.nnz, ds.val.nnz, ds.test.nnz]) / n
-        assert abs(shares[0] - 0.6) < 0.03 and abs(shares[1] - 0.2) < 0.03
-        assert abs(shares[2] - 0.2) < 0.03
-        # one row per pair, splits disjoint
-        assert not ds.interactions.duplicated(["user", "item"]).any()
-        assert (ds.train.multiply(ds.test)).nnz == 0 and (ds.train.multiply(ds.val)).nnz == 0
+@pytest.mark.parametrize("name", ["steam-au", "amazon-mi-2014"])
+def test_ratio_split_covers_every_user_and_item(prepared, name: str) -> None:
+    ds = prepared(name)
+    train = ds.train
+    assert (np.diff(train.indptr) > 0).all(), "a user has no training interaction"
+    assert (np.asarray((train > 0).sum(axis=0)).ravel() > 0).all(), "an item has none"
+    n = len(ds.interactions)
+    shares = np.array([ds.train.nnz, ds.val.nnz, ds.test.nnz]) / n
+    assert abs(shares[0] - 0.6) < 0.03 and abs(shares[1] - 0.2) < 0.03
+    assert abs(shares[2] - 0.2) < 0.03
+    # one row per pair, splits disjoint
+    assert not ds.interactions.duplicated(["user", "item"]).any()
+    assert (ds.train.multiply(ds.test)).nnz == 0 and (ds.train.multiply(ds.val)).nnz == 0
 
 
 def test_ratio_split_algorithm_on_a_frame() -> None:
@@ -38,11 +39,11 @@ def test_ratio_split_algorithm_on_a_frame() -> None:
         assert set(df.user[s == "train"]) == {0, 1, 2, 3}
 
 
-def test_loo_is_temporal(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_loo_is_temporal(cli, dataset, tmp_path: Path) -> None:
     from lmmrec.data.dataset import PreparedDataset
 
     out = tmp_path / "loo"
-    r = cli("data", "prepare", data_dir / "amazon-mi-2014", "--split", "loo", "--out", out)
+    r = cli("data", "prepare", dataset("amazon-mi-2014"), "--split", "loo", "--out", out)
     assert r.code == 0, r.err
     ds = PreparedDataset.load(out)
     inter = ds.interactions
@@ -54,28 +55,28 @@ def test_loo_is_temporal(cli, data_dir: Path, tmp_path: Path) -> None:
     assert (test >= val.reindex(test.index)).all()
 
 
-def test_same_input_same_seed_byte_identical(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_same_input_same_seed_byte_identical(cli, tmp_path: Path) -> None:
     runs = []
     for name in ("a", "b"):
         out = tmp_path / name
-        r = cli("data", "prepare", data_dir / "steam-au", "--out", out, "--seed", "7")
+        r = cli("data", "prepare", STEAM_HEAD, "--out", out, "--seed", "7")
         assert r.code == 0, r.err
         runs.append(tree_hashes(out))
     assert runs[0] == runs[1]
     assert {"interactions.parquet", "reviews.parquet", "users.parquet", "items.parquet",
             "manifest.json"} <= set(runs[0])
     out = tmp_path / "c"
-    assert cli("data", "prepare", data_dir / "steam-au", "--out", out, "--seed", "8").code == 0
+    assert cli("data", "prepare", STEAM_HEAD, "--out", out, "--seed", "8").code == 0
     other = tree_hashes(out)
     assert other["interactions.parquet"] != runs[0]["interactions.parquet"]
     assert other["users.parquet"] == runs[0]["users.parquet"]  # ids do not depend on seed
 
 
-def test_rating_threshold_and_kcore_options(cli, data_dir: Path, tmp_path: Path) -> None:
+def test_rating_threshold_and_kcore_options(cli, dataset, tmp_path: Path) -> None:
     from lmmrec.data.dataset import PreparedDataset
 
     out = tmp_path / "t"
-    r = cli("data", "prepare", data_dir / "amazon-mi-2014", "--out", out,
+    r = cli("data", "prepare", dataset("amazon-mi-2014"), "--out", out,
             "--rating-threshold", "4", "--kcore", "3", "--seed", "1")
     assert r.code == 0, r.err
     ds = PreparedDataset.load(out)

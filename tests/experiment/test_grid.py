@@ -174,6 +174,7 @@ def test_cell_with_a_run_of_another_config_is_refused(beauty, tmp_path, monkeypa
         run_experiment(experiment_from_dict(d, tmp_path))
 
 
+@pytest.mark.slow
 def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli):
     d = spec(tmp_path / "out", beauty, seeds=[1],
              noise={"dataset": "beauty", "levels": [0, 0.2]})
@@ -301,6 +302,7 @@ def _scores(out: Path) -> dict[str, dict]:
             for m in sorted(out.rglob("metrics.json"))}
 
 
+@pytest.mark.slow
 def test_parallel_jobs_give_the_serial_results_and_resume(beauty, tmp_path):
     serial = experiment_from_dict(spec(tmp_path / "serial", beauty, seeds=[1, 2, 3]), tmp_path)
     assert run_experiment(serial)["ran"] == 3
@@ -321,6 +323,7 @@ def test_parallel_jobs_give_the_serial_results_and_resume(beauty, tmp_path):
     assert run_experiment(par, jobs=2)["ran"] == 0
 
 
+@pytest.mark.slow
 def test_parallel_jobs_record_a_failed_cell_and_go_on_or_raise(beauty, tmp_path):
     d = spec(tmp_path / "out", beauty, seeds=[1])
     d["variants"]["broken"] = {"method": "base", "set": ["train.device=cuda:12345"]}

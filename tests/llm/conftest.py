@@ -27,11 +27,11 @@ def beauty_inputs(beauty_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def small_dir(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def small_dir(dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~44-review cut of the real beauty file (4 users + the twin users), prepared once."""
     from lmmrec.data.pipeline import prepare_to
 
-    src = data_dir / BEAUTY
+    src = dataset(BEAUTY)
     with gzip.open(src / "history_reviews.json.gz", "rt", encoding="utf-8") as f:
         history = json.load(f)
     keys = list(history)

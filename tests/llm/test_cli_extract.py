@@ -68,6 +68,7 @@ def test_small_dataset_has_twin_reviews(small_inputs) -> None:
     assert 30 <= len(small_inputs) <= 60
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_sigkill_mid_run_then_resume(small_dir: Path, small_inputs, tmp_path: Path) -> None:
     hashes = {i.input_hash() for i in small_inputs}
@@ -119,6 +120,7 @@ def test_sigkill_mid_run_then_resume(small_dir: Path, small_inputs, tmp_path: Pa
         assert parsed["pos"] == expected["pos"] and parsed["attr"] == expected["attr"]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_shards_merge_to_the_unsharded_store(small_dir: Path, small_inputs, tmp_path: Path,
                                              cli) -> None:
@@ -169,6 +171,7 @@ def test_shards_merge_to_the_unsharded_store(small_dir: Path, small_inputs, tmp_
     assert r.code == 2 and "not found" in r.err
 
 
+@pytest.mark.slow
 def test_dry_run_and_stats(small_dir: Path, small_inputs, tmp_path: Path, cli) -> None:
     n = len({i.input_hash() for i in small_inputs})
     store = tmp_path / "s.sqlite"
@@ -239,6 +242,7 @@ def test_identical_reviews_are_requested_once(small_inputs, tmp_path: Path) -> N
         backend.close()
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_workers_fill_one_store_like_an_unsharded_run(small_dir: Path, small_inputs,
                                                       tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.llm import job
@@ -43,6 +44,7 @@ def test_item_inputs_are_every_listed_item_fenced(small_dir: Path) -> None:
     assert "(/item)" in msg and "(item)" in msg
 
 
+@pytest.mark.slow
 def test_items_cli_export_embed_and_profiles(small_dir: Path, tmp_path: Path) -> None:
     """`extract --items` fills its own store; export writes items.parquet and keeps it on a
     review-only re-export; embed covers its phrases; amass gives every listed item (even one

@@ -8,6 +8,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from lmmrec.llm.store import Store
 from lmmrec.text.embed import embed_texts
 
@@ -50,6 +52,7 @@ def _open_cache(path: str) -> None:
     embed_texts([])
 
 
+@pytest.mark.slow
 def test_concurrent_first_open_never_reports_locked(tmp_path: Path) -> None:
     paths = [str(tmp_path / f"s{k}.sqlite") for k in range(ROUNDS)]
     assert _race(_open_store, paths) == []
@@ -58,6 +61,7 @@ def test_concurrent_first_open_never_reports_locked(tmp_path: Path) -> None:
             assert st.meta() == {"model_id": "model", "prompt_version": "v1"}
 
 
+@pytest.mark.slow
 def test_concurrent_first_open_of_the_embedding_cache(tmp_path: Path) -> None:
     paths = [str(tmp_path / f"cache{k}") for k in range(ROUNDS)]
     assert _race(_open_cache, paths) == []

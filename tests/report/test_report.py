@@ -126,6 +126,7 @@ def chromium() -> str:
     return path
 
 
+@pytest.mark.slow
 def test_report_renders_in_headless_chromium(lmmrec_run, base_run, tmp_path):
     from lmmrec.cli.main import main
 

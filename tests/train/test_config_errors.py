@@ -57,6 +57,7 @@ def test_cli_exit_code_and_message(tmp_path, capsys):
     assert "unknown backbone" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_train_then_evaluate(amazon_cut, tmp_path, capsys):
     run = tmp_path / "run"
     main(["train", "--backbone", "mf", "--data", str(amazon_cut), "--out", str(run),

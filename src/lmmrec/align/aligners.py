@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
@@ -124,11 +124,22 @@ def _entity_vectors(inputs: TextInputs, pooled: str) -> tuple[torch.Tensor, torc
 
 
 class Aligner(nn.Module):
-    """Base: alignment losses for a batch, and the embeddings used to score."""
+    """Base: alignment losses for a batch, and the embeddings used to score.
+
+    ``Config`` is the aligner's settings model (``align.*`` keys); ``create`` builds it for
+    a run from the text inputs, the backbone and the training degrees (users, items).
+    """
+
+    Config: ClassVar[type[AlignConfig]] = AlignConfig
 
     def __init__(self, inputs: TextInputs, dim: int, every: int = 1) -> None:
         super().__init__()
         self.inputs, self.dim, self.every = inputs, dim, every
+
+    @classmethod
+    def create(cls, inputs: TextInputs, backbone: nn.Module, cfg: Any,
+               train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
+        return cls(inputs, backbone.dim, cfg)  # type: ignore[call-arg]
 
     def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
                backbone: nn.Module) -> dict[str, torch.Tensor]:
@@ -156,6 +167,13 @@ class Aligner(nn.Module):
 
 
 class LMMRecAligner(Aligner):
+    Config = LMMRecConfig
+
+    @classmethod
+    def create(cls, inputs: TextInputs, backbone: nn.Module, cfg: Any,
+               train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
+        return cls(inputs, backbone.dim, cfg, backbone, train_degree)
+
     def __init__(self, inputs: TextInputs, dim: int, cfg: LMMRecConfig,
                  backbone: nn.Module, train_degree: tuple[np.ndarray, np.ndarray]) -> None:
         super().__init__(inputs, dim, cfg.every)
@@ -352,6 +370,8 @@ class RLMRecConAligner(Aligner):
     """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile)) / B, the users' against
     all user profiles, the items' against the batch's item profiles (HKUDS/RLMRec)."""
 
+    Config = RLMRecConConfig
+
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
         super().__init__(inputs, dim, cfg.every)
         self.cfg = cfg
@@ -388,6 +408,8 @@ class RLMRecGenAligner(Aligner):
     RLMRec masks nodes inside the GNN; a backbone-agnostic wrapper cannot, so the mask drops
     the sampled entities' CF embedding to a learnable mask token mixed with its
     neighbourhood-free input before reconstruction (documented deviation)."""
+
+    Config = RLMRecGenConfig
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecGenConfig) -> None:
         super().__init__(inputs, dim, cfg.every)

@@ -15,8 +15,7 @@ def sections(method: str | None = None, backbone: str | None = None
              ) -> list[tuple[str, list[Any]]]:
     """(title, keys) of every section `lmmrec train --set` accepts, from the models; with
     ``backbone`` a shipped preset, its YAML values are the defaults shown."""
-    from lmmrec.align import aligners as a
-    from lmmrec.align.build import METHODS
+    from lmmrec.align.build import ALIGNERS, aligner_class, methods
     from lmmrec.backbones import REGISTRY, backbone_class
     from lmmrec.config import read_yaml
     from lmmrec.config_doc import Key, model_keys
@@ -31,8 +30,8 @@ def sections(method: str | None = None, backbone: str | None = None
         elif backbone not in REGISTRY:
             valid = sorted(set(presets) | set(REGISTRY))
             raise ConfigError(f"unknown backbone {backbone!r}; valid: {', '.join(valid)}")
-    if method is not None and method not in METHODS:
-        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if method is not None and method not in methods():
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(methods())}")
 
     def with_preset(keys: list[Key]) -> list[Key]:
         out = []
@@ -45,11 +44,10 @@ def sections(method: str | None = None, backbone: str | None = None
 
     run = [k for k in model_keys(RunConfig) if k.path not in ("align", "backbone")]
     out = [("lmmrec train (--set KEY=VALUE)", with_preset(run))]
-    classes = {"lmmrec": a.LMMRecConfig, "rlmrec-con": a.RLMRecConConfig,
-               "rlmrec-gen": a.RLMRecGenConfig}
-    for name, cls in classes.items():
+    for name in ALIGNERS:  # every registered method, a new one included
         if method in (None, name):
-            out.append((f"align.* (--method {name})", model_keys(cls, "align.")))
+            out.append((f"align.* (--method {name})",
+                        model_keys(aligner_class(name).Config, "align.")))
     name_of = preset.get("backbone", {}).get("name", backbone)
     for name in sorted(REGISTRY):
         if backbone is None or name == name_of:

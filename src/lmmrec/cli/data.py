@@ -93,15 +93,17 @@ def download_cmd(
     dest: Annotated[Path | None, typer.Option(help="root folder (default $LMMREC_DATA_DIR)")]
     = None,
 ) -> None:
-    """Download a known dataset's upstream files into $LMMREC_DATA_DIR/NAME, verified."""
+    """Download a known dataset's public originals into $LMMREC_DATA_DIR, sha256-verified."""
     from lmmrec.data.catalog import data_root
     from lmmrec.data.download import download
     from lmmrec.errors import DataError
 
     root = dest or data_root()
     if root is None:
-        raise DataError("set LMMREC_DATA_DIR or pass --dest")
-    typer.echo(f"downloaded {name} -> {download(name, root)}")
+        raise DataError("set LMMREC_DATA_DIR (where datasets are looked up by name) or "
+                        "pass --dest")
+    target = download(name, root, say=lambda line: typer.echo(line, err=True))
+    typer.echo(f"downloaded {name} -> {target}")
 
 
 def register(app: typer.Typer) -> None:

@@ -27,9 +27,17 @@ COMMAND_MODULES = [
 ]
 
 
+_built = False
+
+
 def build_app() -> typer.Typer:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    """The app with every command module registered, once: registering again would add
+    each group a second time, and every later call would build all the copies."""
+    global _built
+    if not _built:
+        for name in COMMAND_MODULES:
+            importlib.import_module(name).register(app)
+        _built = True
     return app
 
 
