@@ -39,29 +39,13 @@ def train(dataset: str, work: Path, epochs: int) -> Path:
     return run
 
 
-def sources(rec: Any) -> tuple[dict[int, list[str]], dict[int, list[str]], list[str]]:
-    from lmmrec.data.leakage import training_reviews
-
-    ds = rec.ds
-    tr = training_reviews(ds)
-    texts = (tr["title"].fillna("").astype(str) + " " + tr["text"].fillna("").astype(str))
-    by_user: dict[int, list[str]] = {}
-    by_item: dict[int, list[str]] = {}
-    for u, i, t in zip(tr["user"], tr["item"], texts, strict=True):
-        by_user.setdefault(int(u), []).append(t)
-        by_item.setdefault(int(i), []).append(t)
-    cols = [c for c in ("title", "description", "tags") if c in ds.items]
-    listing = (ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
-               if cols else [""] * ds.n_items)
-    return by_user, by_item, listing
-
-
 def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set[tuple[str, int]]]:
     """Counts, every user's reasons, and the (user, rank) of reasons showing a phrase that
     is not grounded in its own reviews."""
     from lmmrec.llm.grounding import is_grounded
+    from lmmrec.text.profiles import own_texts
 
-    by_user, by_item, listing = sources(rec)
+    by_user, by_item, listing = own_texts(rec.ds)
     shown = ok = with_reason = n = 0
     reasons: dict[str, list[str]] = {}
     bad: set[tuple[str, int]] = set()

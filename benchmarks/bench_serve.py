@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,6 +181,18 @@ def run_python_client(base: str, ids: list[str], connections: int, duration: int
             "error_count": sum(r["errors"].values())}
 
 
+def finished_run(given: Path | None, default: Path, train: Callable[[Path], None]) -> Path:
+    """The run to serve: ``given`` (which must be finished), else ``default``, trained by
+    ``train`` on first use."""
+    run = given or default
+    if not (run / "best.pt").exists():
+        if given is not None:
+            sys.exit(f"{run}: not a finished run")
+        print(f"training the benchmark run in {run} ...", file=sys.stderr)
+        train(run)
+    return run
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=None, help="a finished run (default: train)")
@@ -189,12 +202,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "serve.json")
     args = ap.parse_args()
 
-    run = args.run or RUN
-    if not (run / "best.pt").exists():
-        if args.run is not None:
-            sys.exit(f"{run}: not a finished run")
-        print(f"training the benchmark run in {run} ...", file=sys.stderr)
-        train_run(run)
+    run = finished_run(args.run, RUN, train_run)
     ids = user_ids(run)
     port = free_port()
     base = f"http://127.0.0.1:{port}"

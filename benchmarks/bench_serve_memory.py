@@ -55,7 +55,7 @@ def rss(pid: int) -> int:
 
 def main() -> None:
     import httpx
-    from bench_serve import free_port, user_ids, wait_healthy
+    from bench_serve import finished_run, free_port, user_ids, wait_healthy
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run", type=Path, default=None, help="a finished run (default: train)")
@@ -65,12 +65,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=RESULTS / "serve-memory.md")
     args = ap.parse_args()
 
-    run = args.run or RUN
-    if not (run / "best.pt").exists():
-        if args.run is not None:
-            sys.exit(f"{run}: not a finished run")
-        print(f"training the benchmark run in {run} ...", file=sys.stderr)
-        train_run(run, args.epochs)
+    run = finished_run(args.run, RUN, lambda out: train_run(out, args.epochs))
     ids = user_ids(run)
     sample = ids if args.users <= 0 or args.users >= len(ids) else \
         random.Random(SEED).sample(ids, args.users)

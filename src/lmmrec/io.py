@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -211,3 +212,12 @@ def read_json(path: str | Path) -> object:
     except OSError as e:
         raise DataError(f"cannot read: {e.strerror}", path=path) from e
     return parse_json(data, path)
+
+
+def sha256(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

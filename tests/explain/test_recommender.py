@@ -230,24 +230,15 @@ def test_every_phrase_of_a_reason_is_grounded_in_its_own_reviews(recommender) ->
     """The shown phrases come from the user's (or item's) own training reviews or listing and
     pass the grounding rule, although the released v1 artifact holds phrases that do not
     (its example leak "formal cut" among them)."""
-    from lmmrec.data.leakage import training_reviews
     from lmmrec.llm.grounding import is_grounded
     from lmmrec.text.artifact import load_reviews
-    from lmmrec.text.profiles import amass
+    from lmmrec.text.profiles import amass, own_texts
 
     ds, p = recommender.ds, recommender.profiles
     assert p.stats["ungrounded_phrases_dropped"] > 0  # the artifact has some to drop
     raw = amass(ds, recommender.cfg.motivations)
     assert raw.stats.get("ungrounded_phrases_dropped") is None
-    tr = training_reviews(ds)
-    texts = (tr["title"].fillna("") + " " + tr["text"].fillna("")).tolist()
-    by_user: dict[int, list[str]] = {}
-    by_item: dict[int, list[str]] = {}
-    for u, i, t in zip(tr["user"], tr["item"], texts, strict=True):
-        by_user.setdefault(int(u), []).append(t)
-        by_item.setdefault(int(i), []).append(t)
-    cols = [c for c in ("title", "description", "tags") if c in ds.items]
-    listing = ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    by_user, by_item, listing = own_texts(ds)
     art = load_reviews(recommender.cfg.motivations)
     shown = 0
     for user_id in recommender.user_ids:

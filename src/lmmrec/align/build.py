@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from lmmrec.config import build
+from lmmrec.config import build, registered
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import ConfigError, DataError
 
@@ -35,10 +34,7 @@ def check_method(name: str) -> str:
 
 
 def aligner_class(method: str) -> type:
-    if method not in ALIGNERS:
-        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(methods())}")
-    module, cls = ALIGNERS[method].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return registered(ALIGNERS, method, "method", methods())
 
 
 def aligner_config(method: str, params: dict[str, Any]) -> Any:

@@ -6,13 +6,11 @@ backbone's own config model, so a misspelt key fails with its dotted path.
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import scipy.sparse as sp
 
-from lmmrec.config import build
-from lmmrec.errors import ConfigError
+from lmmrec.config import build, registered
 
 # name -> "module:Class"; imported on use so `import lmmrec.backbones` stays light.
 REGISTRY: dict[str, str] = {
@@ -26,10 +24,7 @@ REGISTRY: dict[str, str] = {
 
 
 def backbone_class(name: str) -> type:
-    if name not in REGISTRY:
-        raise ConfigError(f"unknown backbone {name!r}; valid: {', '.join(sorted(REGISTRY))}")
-    module, cls = REGISTRY[name].split(":")
-    return getattr(importlib.import_module(module), cls)
+    return registered(REGISTRY, name, "backbone", sorted(REGISTRY))
 
 
 def backbone_config(name: str, params: dict[str, Any]) -> Any:

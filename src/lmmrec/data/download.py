@@ -23,6 +23,7 @@ from urllib.parse import urlparse
 
 from lmmrec.data.catalog import KNOWN, Archive, Known, embedded
 from lmmrec.errors import DataError
+from lmmrec.io import sha256
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -81,14 +82,6 @@ def fetch(url: str, dest: Path, sha256: str | None, timeout: float = CONNECT_TIM
     return digest
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _from_archive(a: Archive, tmp: Path, timeout: float, say: Callable[[str], None]) -> None:
     """Fetch every part into one file, then keep only the members, each checked."""
     blob = tmp / ".archive.tar.gz"
@@ -113,7 +106,7 @@ def _from_archive(a: Archive, tmp: Path, timeout: float, say: Callable[[str], No
                 assert src is not None  # a regular file always has a stream
                 with src, open(tmp / fname, "wb") as f:
                     shutil.copyfileobj(src, f)
-                if _sha256(tmp / fname) != sha:
+                if sha256(tmp / fname) != sha:
                     raise DataError(f"checksum mismatch: expected sha256 {sha}",
                                     path=f"{a.parts[0]} [{m.name}]")
     except (tarfile.TarError, EOFError, OSError) as e:

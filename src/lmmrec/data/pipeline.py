@@ -6,21 +6,13 @@ end, so a failure leaves no (partial) output folder.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
 from lmmrec.data.catalog import DEFAULT_SEED, resolve
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import DataError
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+from lmmrec.io import sha256
 
 
 def source_entries(paths: list[Path], base: Path) -> list[dict[str, Any]]:

@@ -205,3 +205,19 @@ def _listing_texts(ds: PreparedDataset, items: np.ndarray) -> list[str]:
         return [""] * len(items)
     joined = ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
     return [joined[int(i)] for i in items]
+
+
+def own_texts(ds: PreparedDataset) -> tuple[dict[int, list[str]], dict[int, list[str]],
+                                             list[str]]:
+    """What each user and item wrote or was written about in training (headline and text
+    of each training review), and each item's listing: the sources a reason's phrases must
+    be grounded in."""
+    tr = training_reviews(ds)
+    head = tr["title"].fillna("").astype(str) if "title" in tr else ""
+    texts = (head + " " + tr["text"].fillna("").astype(str)).str.strip().tolist()
+    by_user: dict[int, list[str]] = {}
+    by_item: dict[int, list[str]] = {}
+    for u, i, t in zip(tr["user"].tolist(), tr["item"].tolist(), texts, strict=True):
+        by_user.setdefault(int(u), []).append(t)
+        by_item.setdefault(int(i), []).append(t)
+    return by_user, by_item, _listing_texts(ds, np.arange(ds.n_items))
