@@ -1,8 +1,10 @@
-"""docs/DEVELOPING.md's worked examples, run as written: its toy backbone trains with every
-method, and its toy aligner with every backbone."""
+"""docs/DEVELOPING.md's worked examples, run as written: its toy backbone (<= 40 lines)
+trains with every method, and its toy aligner (<= 60 lines) with every backbone, each
+registered by the one registry line the page gives and nothing else."""
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import sys
@@ -13,39 +15,61 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PAGE = REPO / "docs" / "DEVELOPING.md"
+BACKBONE, ALIGNER = "Adding a backbone", "Adding an aligner"
+MAX_LINES = {BACKBONE: 40, ALIGNER: 60}  # the issue's bar for "easy to extend"
 
 
-def section_code(heading: str) -> str:
-    """The first ```python block under ``## heading``."""
+def section_blocks(heading: str) -> list[str]:
+    """The ```python blocks under ``## heading``: the example's file, then its registry line."""
     text = PAGE.read_text()
     body = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
-    return re.search(r"```python\n(.*?)```", body, re.S).group(1)
+    return re.findall(r"```python\n(.*?)```", body, re.S)
 
 
-def load_example(name: str, heading: str) -> types.ModuleType:
-    module = types.ModuleType(name)
-    sys.modules[name] = module  # so the registry can import it by name
-    exec(compile(section_code(heading), f"{PAGE}:{heading}", "exec"), module.__dict__)
-    return module
+def registry_entry(heading: str) -> tuple[str, str]:
+    """The page's one registry line, parsed: (name, "module:Class")."""
+    line = section_blocks(heading)[1].strip()
+    name, target = ast.literal_eval("{" + line + "}").popitem()
+    return name, target
+
+
+def load_example(heading: str) -> str:
+    """Run the page's code as the module its registry line names; returns that name."""
+    name, target = registry_entry(heading)
+    module_name = target.split(":")[0]
+    module = types.ModuleType(module_name)
+    sys.modules[module_name] = module  # where the registry will import it from
+    exec(compile(section_blocks(heading)[0], f"{PAGE}:{heading}", "exec"), module.__dict__)
+    return module_name
 
 
 @pytest.fixture(scope="module")
 def examples():  # noqa: ANN201
-    backbone = load_example("lmmrec_doc_backbone", "Adding a backbone")
-    aligner = load_example("lmmrec_doc_aligner", "Adding an aligner")
-    yield backbone, aligner
-    sys.modules.pop("lmmrec_doc_backbone", None)
-    sys.modules.pop("lmmrec_doc_aligner", None)
+    names = [load_example(BACKBONE), load_example(ALIGNER)]
+    yield
+    for name in names:
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture
 def registered(examples, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The two registry lines the page asks for, pointing at the page's code."""
-    from lmmrec.align.build import ALIGNERS
+    """The two registry lines, exactly as the page gives them."""
+    from lmmrec.align.registry import ALIGNERS
     from lmmrec.backbones import REGISTRY
 
-    monkeypatch.setitem(REGISTRY, "itemmean", "lmmrec_doc_backbone:ItemMean")
-    monkeypatch.setitem(ALIGNERS, "pull", "lmmrec_doc_aligner:PullAligner")
+    monkeypatch.setitem(REGISTRY, *registry_entry(BACKBONE))
+    monkeypatch.setitem(ALIGNERS, *registry_entry(ALIGNER))
+
+
+@pytest.mark.parametrize("heading", [BACKBONE, ALIGNER])
+def test_examples_are_short_and_register_with_one_line(heading: str) -> None:
+    blocks = section_blocks(heading)
+    assert len(blocks) == 2, "the example's file, then its one registry line"
+    lines = blocks[0].rstrip("\n").splitlines()
+    assert len(lines) <= MAX_LINES[heading], f"{heading}: {len(lines)} lines"
+    assert len(blocks[1].strip().splitlines()) == 1
+    name, target = registry_entry(heading)
+    assert re.fullmatch(r"lmmrec\.(backbones|align)\.\w+:\w+", target), target
 
 
 def _train(backbone: str, method: str, data: Path, motivations: Path, out: Path,
@@ -71,10 +95,10 @@ def _loss_terms(run: Path) -> set[str]:
 def test_the_toy_backbone_trains_with_every_method(registered, beauty_dir: Path,
                                                    beauty_motivations: Path,
                                                    tmp_path: Path) -> None:
-    from lmmrec.align.build import methods
+    from lmmrec.align.registry import ALIGNERS
 
-    assert "pull" in methods()
-    for method in methods():
+    assert "pull" in ALIGNERS.names()
+    for method in ALIGNERS.names():
         run = tmp_path / method
         result = _train("itemmean", method, beauty_dir, beauty_motivations, run,
                         ("backbone.mix=0.3",))

@@ -6,7 +6,6 @@ with its dotted key path before any work starts.
 
 from __future__ import annotations
 
-import importlib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,11 +114,3 @@ def packaged_config(*parts: str) -> Path:
     """Path of a YAML shipped inside the package (src/lmmrec/configs/...)."""
     return Path(__file__).parent.joinpath("configs", *parts)
 
-
-def registered(registry: dict[str, str], name: str, what: str, valid: list[str]) -> type:
-    """The class a registry names ("module:Class", imported on use), or a ConfigError
-    listing the valid names of ``what``."""
-    if name not in registry:
-        raise ConfigError(f"unknown {what} {name!r}; valid: {', '.join(valid)}")
-    module, cls = registry[name].split(":")
-    return getattr(importlib.import_module(module), cls)

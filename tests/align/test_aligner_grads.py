@@ -7,9 +7,9 @@ import scipy.sparse as sp
 import torch
 
 from lmmrec.align.aligners import LMMRecAligner, LMMRecConfig
-from lmmrec.align.inputs import build_inputs
 from lmmrec.align.wrapper import AlignedModel
-from lmmrec.backbones import build_backbone
+from lmmrec.backbones import backbone_config, build_backbone
+from lmmrec.text.inputs import build_inputs
 from lmmrec.text.profiles import Profiles
 
 
@@ -38,7 +38,7 @@ def make_model(**cfg) -> AlignedModel:
     p = tiny_profiles()
     train = sp.csr_matrix((np.ones(len(p.review_user)), (p.review_user, p.review_item)),
                           shape=(6, 5))
-    backbone = build_backbone("lightgcn", 6, 5, train, {"dim": 8})
+    backbone = build_backbone("lightgcn", 6, 5, train, backbone_config("lightgcn", {"dim": 8}))
     deg = (np.diff(train.indptr), np.bincount(train.indices, minlength=5))
     aligner = LMMRecAligner(build_inputs(p), 8, LMMRecConfig(**cfg), backbone, deg)
     return AlignedModel(backbone, aligner)
@@ -183,7 +183,7 @@ def test_epoch_teacher_outputs_are_the_teacher_on_every_entity() -> None:
 
 
 def test_coordination_sees_at_most_coord_sample_entities(monkeypatch) -> None:
-    from lmmrec.align import aligners
+    from lmmrec.align.aligners import lmmrec as aligners
 
     model = make_model(coord_sample=2)
     sizes = []
@@ -231,7 +231,7 @@ def test_reviews_without_phrases_make_no_coordination_pairs() -> None:
     indptr, reviews = inputs.user_reviews
     assert list(reviews[indptr[0]:indptr[1]]) == [1]  # review 0 left out
     assert list(reviews[indptr[1]:indptr[2]]) == [2, 3]
-    from lmmrec.align.inputs import sample_review_pairs
+    from lmmrec.text.inputs import sample_review_pairs
 
     ents, a, b = sample_review_pairs(inputs.user_reviews, np.arange(6))
     assert 0 not in ents and (inputs.review_user_vec[a].abs().sum(1) > 0).all()

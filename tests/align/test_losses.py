@@ -8,28 +8,30 @@ import pytest
 import torch
 from torch import nn
 
-from lmmrec.align.encoders import PrototypeEncoder, SparseRows, TextEncoder
-from lmmrec.align.losses import (
+from lmmrec.align.encoders import PrototypeEncoder, TextEncoder
+from lmmrec.losses import (
     correspondence_kl,
     cosine_logits,
     ema_update,
-    info_nce,
+    info_nce_mean,
+    info_nce_sum,
     nce_and_kl_from_logits,
     soft_targets,
 )
+from lmmrec.text.inputs import SparseRows
 
 
-def test_info_nce_hand_checked() -> None:
+def test_info_nce_mean_hand_checked() -> None:
     # Orthonormal rows: cos(a_i, b_j) = 1 if i == j else 0.
     a = torch.eye(2)
     b = torch.eye(2)
     t = 0.5
     expected = -math.log(math.exp(1 / t) / (math.exp(1 / t) + math.exp(0)))
-    assert info_nce(a, b, t, symmetric=False).item() == pytest.approx(expected, rel=1e-6)
-    assert info_nce(a, b, t).item() == pytest.approx(expected, rel=1e-6)
+    assert info_nce_mean(a, b, t, symmetric=False).item() == pytest.approx(expected, rel=1e-6)
+    assert info_nce_mean(a, b, t).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_info_nce_asymmetric_case() -> None:
+def test_info_nce_mean_asymmetric_case() -> None:
     a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
     b = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     t = 1.0
@@ -37,12 +39,28 @@ def test_info_nce_asymmetric_case() -> None:
     # rows of a: [1, 0] and [c, c]
     row0 = -math.log(math.exp(1) / (math.exp(1) + math.exp(0)))
     row1 = -math.log(math.exp(c) / (math.exp(c) + math.exp(c)))
-    assert info_nce(a, b, t, symmetric=False).item() == pytest.approx((row0 + row1) / 2, 1e-6)
+    assert info_nce_mean(a, b, t, symmetric=False).item() == pytest.approx((row0 + row1) / 2, 1e-6)
     # columns: b_0 vs a: [1, c] -> positive a_0; b_1: [0, c] -> positive a_1
     col0 = -math.log(math.exp(1) / (math.exp(1) + math.exp(c)))
     col1 = -math.log(math.exp(c) / (math.exp(0) + math.exp(c)))
     sym = 0.5 * ((row0 + row1) / 2 + (col0 + col1) / 2)
-    assert info_nce(a, b, t).item() == pytest.approx(sym, 1e-6)
+    assert info_nce_mean(a, b, t).item() == pytest.approx(sym, 1e-6)
+
+
+def test_info_nce_sum_hand_checked() -> None:
+    """Summed over rows, each row against the given candidates (RLMRec's cal_infonce_loss)."""
+    a = torch.tensor([[1.0, 0.0], [1.0, 1.0]])
+    b = torch.tensor([[2.0, 0.0], [0.0, 1.0]])
+    cands = torch.tensor([[1.0, 0.0], [0.0, 1.0], [-1.0, 0.0]])
+    t = 0.5
+    c = 1 / math.sqrt(2)
+    row0 = -math.log(math.exp(1 / t) / (math.exp(1 / t) + math.exp(0) + math.exp(-1 / t)))
+    row1 = -math.log(math.exp(c / t) / (math.exp(c / t) + math.exp(c / t)
+                                        + math.exp(-c / t)))
+    assert info_nce_sum(a, b, cands, t).item() == pytest.approx(row0 + row1, rel=1e-6)
+    # against its own positives it is info_nce_mean's a->b term times the row count
+    assert info_nce_sum(a, b, b, t).item() == pytest.approx(
+        2 * info_nce_mean(a, b, t, symmetric=False).item(), rel=1e-6)
 
 
 def test_soft_targets_mix_one_hot() -> None:
@@ -82,7 +100,7 @@ def test_shared_logits_give_the_separate_losses() -> None:
     h = torch.randn(5, 4)
     t2i, i2t = soft_targets(torch.randn(5, 4), torch.randn(5, 4), 0.3, 0.4)
     nce, kl = nce_and_kl_from_logits(cosine_logits(z, h, 0.3), t2i, i2t)
-    ref_nce, ref_kl = info_nce(z, h, 0.3), correspondence_kl(z, h, t2i, i2t, 0.3)
+    ref_nce, ref_kl = info_nce_mean(z, h, 0.3), correspondence_kl(z, h, t2i, i2t, 0.3)
     assert nce.item() == pytest.approx(ref_nce.item(), rel=1e-6)
     assert kl.item() == pytest.approx(ref_kl.item(), rel=1e-6)
     g = torch.autograd.grad(nce + 2 * kl, z)[0]

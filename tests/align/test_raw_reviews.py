@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from lmmrec.align.inputs import raw_review_inputs
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.text.embed import embed_texts
+from lmmrec.text.inputs import raw_review_inputs
 
 
 @pytest.mark.slow
@@ -56,8 +56,8 @@ def test_lmmrec_trains_on_raw_reviews(beauty_dir, beauty_motivations, tmp_path):
 def test_phrases_and_reviews_side_by_side(beauty_dir, beauty_motivations):
     """align.text_input=phrases+reviews: one vocabulary of both; an entity's pooled vector
     is the mean of its phrase-pooled and review-pooled vectors (or the one it has)."""
-    from lmmrec.align.encoders import SparseRows, TextEncoder
-    from lmmrec.align.inputs import build_inputs, combined_inputs
+    from lmmrec.align.encoders import TextEncoder
+    from lmmrec.text.inputs import SparseRows, build_inputs, combined_inputs
     from lmmrec.text.profiles import amass
 
     ds = PreparedDataset.load(beauty_dir)

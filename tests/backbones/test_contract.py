@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lmmrec.backbones import REGISTRY, build_backbone
+from lmmrec.backbones.base import Backbone
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.train.config import resolve_config
 from lmmrec.train.trainer import fit
@@ -39,8 +40,9 @@ def test_backbone_trains(name, amazon_cut, tmp_path):
 def test_interface(name, amazon_cut):
     ds = PreparedDataset.load(amazon_cut)
     torch.manual_seed(0)
-    cfg = resolve_config(name).backbone
+    cfg = resolve_config(name).backbone_config
     model = build_backbone(name, ds.n_users, ds.n_items, ds.train, cfg)
+    assert isinstance(model, Backbone)  # the protocol the trainer and the aligners rely on
     assert (model.n_users, model.n_items) == (ds.n_users, ds.n_items)
     model.train()
     u, i = model(None)

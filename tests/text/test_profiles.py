@@ -11,7 +11,8 @@ import pandas as pd
 import pytest
 
 from lmmrec.align.build import wrap
-from lmmrec.backbones import build_backbone
+from lmmrec.align.registry import ALIGNERS
+from lmmrec.backbones import backbone_config, build_backbone
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import DataError
 from lmmrec.text.artifact import FORMAT, import_artifact, write_manifest
@@ -59,8 +60,9 @@ def test_profiles_and_text_inputs_see_training_reviews_only(beauty_dir: Path,
     assert p.stats["train_reviews_used"] == n_train
     assert p.stats["reviews_excluded_not_train"] == len(ds.interactions) - n_train
     # What training consumes: the aligner's inputs are built from these profiles only.
-    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train, {"dim": 8})
-    model = wrap(backbone, "lmmrec", {}, ds, art)
+    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train,
+                              backbone_config("lightgcn", {"dim": 8}))
+    model = wrap(backbone, "lmmrec", ALIGNERS.config("lmmrec", {}), ds, art)
     inp = model.aligner.inputs
     cols = set(inp.user_rows.col.tolist()) | set(inp.item_rows.col.tolist())
     assert all(p.phrases[c].startswith("train ") for c in cols)
@@ -140,9 +142,10 @@ def test_partial_artifact_is_reported_and_recorded(beauty_dir: Path, tmp_path: P
     assert p.stats["train_interactions"] == n_train
     assert p.stats["train_reviews_used"] == n_train - n_train // 2
     assert p.stats["train_coverage"] == round((n_train - n_train // 2) / n_train, 4)
-    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train, {"dim": 8})
+    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train,
+                              backbone_config("lightgcn", {"dim": 8}))
     with pytest.warns(UserWarning, match=f"cover {n_train - n_train // 2} of {n_train}"):
-        model = wrap(backbone, "lmmrec", {}, ds, art)
+        model = wrap(backbone, "lmmrec", ALIGNERS.config("lmmrec", {}), ds, art)
     assert model.text_stats == p.stats  # what the trainer writes to metrics.json
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from lmmrec.text.inputs import SparseRows
+
 
 def mlp(dim_in: int, dim_out: int, hidden: int | None = None, slope: float = 0.2,
         xavier: bool = False) -> nn.Sequential:
@@ -24,29 +26,6 @@ def mlp(dim_in: int, dim_out: int, hidden: int | None = None, slope: float = 0.2
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
     return net
-
-
-class SparseRows:
-    """Entity x phrase weights as COO arrays, kept as tensors (moved with the model)."""
-
-    def __init__(self, row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_rows: int):
-        self.row, self.col, self.val, self.n_rows = row, col, val, n_rows
-
-    @classmethod
-    def from_scipy(cls, m) -> SparseRows:  # noqa: ANN001
-        coo = m.tocoo()
-        return cls(torch.from_numpy(coo.row.astype("int64")),
-                   torch.from_numpy(coo.col.astype("int64")),
-                   torch.from_numpy(coo.data.astype("float32")), m.shape[0])
-
-    def to(self, device: torch.device) -> SparseRows:
-        return SparseRows(self.row.to(device), self.col.to(device), self.val.to(device),
-                          self.n_rows)
-
-    def has_rows(self) -> torch.Tensor:
-        mask = torch.zeros(self.n_rows, dtype=torch.bool, device=self.row.device)
-        mask[self.row] = True
-        return mask
 
 
 class TextEncoder(nn.Module):

@@ -1,4 +1,4 @@
-"""The one wrapper: any backbone + one aligner, offering the backbone interface itself.
+"""The one wrapper: any backbone + one aligner, itself a `Backbone`.
 
 The trainer cannot tell it from a plain backbone: `forward` gives the backbone's
 embeddings while training and the aligner's scoring embeddings (cold start, optional text
@@ -12,11 +12,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lmmrec.align.aligners import Aligner, Batch
+from lmmrec.align.aligners.base import Aligner
+from lmmrec.backbones.base import Backbone, Batch
 
 
 class AlignedModel(nn.Module):
-    def __init__(self, backbone: nn.Module, aligner: Aligner) -> None:
+    def __init__(self, backbone: Backbone, aligner: Aligner) -> None:
         super().__init__()
         self.backbone, self.aligner = backbone, aligner
         self.n_users, self.n_items = backbone.n_users, backbone.n_items

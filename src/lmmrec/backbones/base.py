@@ -1,17 +1,48 @@
-"""The one interface every backbone (and any wrapper around one) offers the trainer."""
+"""The one interface every backbone (and any wrapper around one) offers the trainer and
+the aligners: the `Backbone` protocol. `BaseBackbone` is the convenient way to implement it.
+"""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import nn
 
+from lmmrec.backbones.graph import Graph
 from lmmrec.config import Strict
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (users, positive items, negative items)
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """What the trainer and the alignment wrapper rely on; implementations are nn.Modules.
+
+    - ``forward(graph=None) -> (user_emb [U, dim], item_emb [I, dim])``: ``None`` means the
+      backbone's own training graph (with its training-time augmentation in ``train()`` mode).
+    - ``extra_losses(batch, user_emb, item_emb) -> {name: weighted loss}``: the backbone's own
+      self-supervised terms; the trainer adds them to BPR and L2.
+    - ``ego_embeddings(batch)``: the layer-0 embeddings of a batch's rows (L2 on the batch).
+    - ``on_epoch_start(epoch)``: a hook, called before each training epoch.
+
+    Randomness comes from torch's global RNG, which the trainer seeds and checkpoints.
+    """
+
+    n_users: int
+    n_items: int
+    dim: int  # width of the output embeddings
+
+    def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
+                     ) -> dict[str, torch.Tensor]: ...
+
+    def ego_embeddings(self, batch: Batch) -> list[torch.Tensor]: ...
+
+    def on_epoch_start(self, epoch: int) -> None: ...
 
 
 class BackboneConfig(Strict):
@@ -20,18 +51,10 @@ class BackboneConfig(Strict):
     dim: int = Field(32, ge=1)  # embedding width
 
 
-class Backbone(nn.Module):
-    """Embeds all users and items from the training graph.
-
-    - ``forward(graph=None) -> (user_emb [U, d], item_emb [I, d])``: ``None`` means the
-      backbone's own training graph (with its training-time augmentation in ``train()`` mode).
-    - ``extra_losses(batch, user_emb, item_emb) -> {name: weighted loss}``: the backbone's own
-      self-supervised terms; the trainer adds them to BPR and L2.
-    - ``on_epoch_start(epoch)``: optional hook.
-    - ``n_users``, ``n_items``, ``dim`` (width of the output embeddings).
-
-    Randomness comes from torch's global RNG, which the trainer seeds and checkpoints.
-    """
+class BaseBackbone(nn.Module):
+    """`Backbone` with defaults: no extra losses, no epoch hook, `ego_embeddings` from the
+    `user_emb` / `item_emb` tables, and graphs moved with the module. A subclass sets
+    ``Config`` and implements ``forward``."""
 
     Config: ClassVar[type[BackboneConfig]] = BackboneConfig
 
@@ -51,14 +74,11 @@ class Backbone(nn.Module):
         return None
 
     def ego_embeddings(self, batch: Batch) -> list[torch.Tensor]:
-        """The layer-0 embeddings of a batch's rows (for L2 on batch embeddings)."""
         users, pos, neg = batch
         return [self.user_emb[users], self.item_emb[pos], self.item_emb[neg]]
 
     # Graphs are plain attributes (not buffers: they'd bloat every state_dict), so move them here.
     def _apply(self, fn, recurse=True):  # noqa: ANN001
-        from lmmrec.backbones.graph import Graph
-
         out = super()._apply(fn, recurse)
         device = fn(torch.zeros(1)).device
         for name, value in list(vars(self).items()):
@@ -73,13 +93,3 @@ def xavier_embedding(n: int, dim: int) -> nn.Parameter:
 
 def split(x: torch.Tensor, n_users: int) -> tuple[torch.Tensor, torch.Tensor]:
     return x[:n_users], x[n_users:]
-
-
-def info_nce(a: torch.Tensor, b: torch.Tensor, all_b: torch.Tensor, temp: float) -> torch.Tensor:
-    """Sum over rows of -log softmax(cos(a, all_b)/t) at the positive cos(a, b)/t (RLMRec's
-    cal_infonce_loss, logsumexp for stability)."""
-    a = nn.functional.normalize(a, dim=-1, eps=1e-8)
-    b = nn.functional.normalize(b, dim=-1, eps=1e-8)
-    all_b = nn.functional.normalize(all_b, dim=-1, eps=1e-8)
-    pos = (a * b).sum(-1) / temp
-    return (torch.logsumexp(a @ all_b.T / temp, dim=-1) - pos).sum()

@@ -12,8 +12,9 @@ import torch
 from pydantic import Field
 from torch import nn
 
-from lmmrec.backbones.base import Backbone, BackboneConfig, info_nce, split, xavier_embedding
+from lmmrec.backbones.base import BackboneConfig, BaseBackbone, split, xavier_embedding
 from lmmrec.backbones.graph import Graph, edge_index, norm_adj, spmm
+from lmmrec.losses import info_nce_sum
 
 
 class DCCFConfig(BackboneConfig):
@@ -23,7 +24,7 @@ class DCCFConfig(BackboneConfig):
     temperature: float = Field(0.1, gt=0.0)  # its temperature
 
 
-class DCCF(Backbone):
+class DCCF(BaseBackbone):
     Config = DCCFConfig
 
     def __init__(self, n_users, n_items, train, cfg):  # noqa: ANN001
@@ -70,5 +71,5 @@ class DCCF(Backbone):
             for other in others:
                 for idx in (users, items):
                     a, b = gnn[idx], other[idx]
-                    cl = cl + info_nce(a, b, b, t)
+                    cl = cl + info_nce_sum(a, b, b, t)
         return {"cl": self.cfg.cl_weight * cl / users.numel()}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from lmmrec.backbones.base import Backbone, BackboneConfig, split, xavier_embedding
+from lmmrec.backbones.base import BackboneConfig, BaseBackbone, split, xavier_embedding
 from lmmrec.backbones.graph import norm_adj, spmm
 
 
@@ -14,7 +14,7 @@ class GCCFConfig(BackboneConfig):
     layers: int = Field(2, ge=0)  # graph propagation layers
 
 
-class GCCF(Backbone):
+class GCCF(BaseBackbone):
     Config = GCCFConfig
 
     def __init__(self, n_users, n_items, train, cfg):  # noqa: ANN001

@@ -10,7 +10,7 @@ from typing import Literal
 import torch
 from pydantic import Field
 
-from lmmrec.backbones.base import Backbone, BackboneConfig, split, xavier_embedding
+from lmmrec.backbones.base import BackboneConfig, BaseBackbone, split, xavier_embedding
 from lmmrec.backbones.graph import Graph, norm_adj, spmm
 
 
@@ -20,7 +20,7 @@ class LightGCNConfig(BackboneConfig):
     keep_rate: float = Field(0.8, gt=0.0, le=1.0)  # edges kept per step (dropout)
 
 
-class LightGCN(Backbone):
+class LightGCN(BaseBackbone):
     Config = LightGCNConfig
     self_loop = False
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from lmmrec.backbones.base import Backbone, xavier_embedding
+from lmmrec.backbones.base import BaseBackbone, xavier_embedding
 
 
-class MF(Backbone):
+class MF(BaseBackbone):
     def __init__(self, n_users, n_items, train, cfg):  # noqa: ANN001
         super().__init__(n_users, n_items, train, cfg)
         self.user_emb = xavier_embedding(n_users, cfg.dim)

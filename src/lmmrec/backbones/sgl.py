@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from lmmrec.backbones.base import info_nce, split
+from lmmrec.backbones.base import split
 from lmmrec.backbones.lightgcn import LightGCN, LightGCNConfig
+from lmmrec.losses import info_nce_sum
 
 
 class SGLConfig(LightGCNConfig):
@@ -28,6 +29,7 @@ class SGL(LightGCN):
         u1, i1 = split(self.propagate(self.graph.edge_dropout(keep)), self.n_users)
         u2, i2 = split(self.propagate(self.graph.edge_dropout(keep)), self.n_users)
         t = self.cfg.temperature
-        cl = (info_nce(u1[users], u2[users], u2, t) + info_nce(i1[pos], i2[pos], i2, t)
-              + info_nce(i1[neg], i2[neg], i2, t))
+        cl = (info_nce_sum(u1[users], u2[users], u2, t)
+              + info_nce_sum(i1[pos], i2[pos], i2, t)
+              + info_nce_sum(i1[neg], i2[neg], i2, t))
         return {"cl": self.cfg.cl_weight * cl / users.numel()}

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
-from lmmrec.backbones.base import info_nce, split
+from lmmrec.backbones.base import split
 from lmmrec.backbones.lightgcn import LightGCN, LightGCNConfig
+from lmmrec.losses import info_nce_sum
 
 
 class SimGCLConfig(LightGCNConfig):
@@ -31,5 +32,6 @@ class SimGCL(LightGCN):
         u1, i1 = split(self.propagate(self.graph, self._perturb), self.n_users)
         u2, i2 = split(self.propagate(self.graph, self._perturb), self.n_users)
         t = self.cfg.temperature
-        cl = info_nce(u1[users], u2[users], u2, t) + info_nce(i1[pos], i2[pos], i2, t)
+        cl = (info_nce_sum(u1[users], u2[users], u2, t)
+              + info_nce_sum(i1[pos], i2[pos], i2, t))
         return {"cl": self.cfg.cl_weight * cl / users.numel()}

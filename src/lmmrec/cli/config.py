@@ -15,7 +15,7 @@ def sections(method: str | None = None, backbone: str | None = None
              ) -> list[tuple[str, list[Any]]]:
     """(title, keys) of every section `lmmrec train --set` accepts, from the models; with
     ``backbone`` a shipped preset, its YAML values are the defaults shown."""
-    from lmmrec.align.build import ALIGNERS, aligner_class, methods
+    from lmmrec.align.registry import ALIGNERS
     from lmmrec.backbones import REGISTRY, backbone_class
     from lmmrec.config import read_yaml
     from lmmrec.config_doc import Key, model_keys
@@ -30,8 +30,8 @@ def sections(method: str | None = None, backbone: str | None = None
         elif backbone not in REGISTRY:
             valid = sorted(set(presets) | set(REGISTRY))
             raise ConfigError(f"unknown backbone {backbone!r}; valid: {', '.join(valid)}")
-    if method is not None and method not in methods():
-        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(methods())}")
+    if method is not None and method not in ALIGNERS.names():
+        raise ConfigError(f"unknown method {method!r}; valid: {', '.join(ALIGNERS.names())}")
 
     def with_preset(keys: list[Key]) -> list[Key]:
         out = []
@@ -47,7 +47,7 @@ def sections(method: str | None = None, backbone: str | None = None
     for name in ALIGNERS:  # every registered method, a new one included
         if method in (None, name):
             out.append((f"align.* (--method {name})",
-                        model_keys(aligner_class(name).Config, "align.")))
+                        model_keys(ALIGNERS.cls(name).Config, "align.")))
     name_of = preset.get("backbone", {}).get("name", backbone)
     for name in sorted(REGISTRY):
         if backbone is None or name == name_of:

@@ -54,7 +54,7 @@ def recommend_cmd(
     else:
         if not texts:
             raise ConfigError("--text/--text-file: no review text given")
-        rec._require_text()  # before the LLM is loaded
+        rec.require_text()  # before the LLM is loaded
         if llm or backend is not None or config is not None or overrides:
             from lmmrec.explain.coldstart import configured_extractor
             from lmmrec.explain.extract_config import backend_config

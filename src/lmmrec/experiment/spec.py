@@ -109,9 +109,9 @@ class VariantSpec(Strict):
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
-        from lmmrec.align.build import check_method
+        from lmmrec.align.registry import ALIGNERS
 
-        return check_method(v)
+        return ALIGNERS.check(v)
 
     @field_validator("set")
     @classmethod

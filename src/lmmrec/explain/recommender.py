@@ -287,7 +287,8 @@ class Recommender:
         profiles to match the text against."""
         return self.profiles is not None
 
-    def _require_text(self) -> None:
+    def require_text(self) -> None:
+        """Raise unless the run can rank by text (callers check before loading an LLM)."""
         if not self.supports_text:
             raise LmmrecError("cold start by text needs a run trained with motivations "
                               "(--motivations DIR)")
@@ -337,7 +338,7 @@ class Recommender:
         from lmmrec.explain.coldrank import match_scores
         from lmmrec.explain.match import MIN_SIMILARITY
 
-        self._require_text()
+        self.require_text()
         phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
         if not phrases:
             raise LmmrecError("no motivation phrases to rank by")
@@ -380,7 +381,7 @@ class Recommender:
         the motivations first, as for the training reviews."""
         from lmmrec.explain.coldrank import query_phrases
 
-        self._require_text()  # before any LLM call
+        self.require_text()  # before any LLM call
         if extract is None and not llm:
             return self.recommend_for_phrases(query_phrases(texts), k)
         return self.recommend_for_phrases(self.extract_phrases(texts, extract), k)

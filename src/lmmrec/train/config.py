@@ -7,12 +7,18 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
+from lmmrec.align.registry import ALIGNERS, BASE, text_input_of
+from lmmrec.backbones import REGISTRY, backbone_config
 from lmmrec.config import Strict, load_config, packaged_config, read_yaml
 from lmmrec.errors import ConfigError
+
+if TYPE_CHECKING:  # torch: validating a config imports only the chosen classes
+    from lmmrec.align.aligners.base import AlignConfig
+    from lmmrec.backbones.base import BackboneConfig
 
 
 class OptimConfig(Strict):
@@ -56,7 +62,7 @@ class EvalSection(Strict):
 
     @model_validator(mode="after")
     def _select(self) -> EvalSection:
-        from lmmrec.eval.metrics import METRICS
+        from lmmrec.eval.metrics import METRICS  # imports torch; config stays torch-free
 
         name, _, k = self.select.partition("@")
         if name not in METRICS or not k.isdigit() or int(k) not in self.ks:
@@ -66,6 +72,10 @@ class EvalSection(Strict):
 
 
 class RunConfig(Strict):
+    """A run's settings. `align` and `backbone` stay plain dicts, the stored form (YAML,
+    `--set`, config.json); they are validated once, here, into the typed `align_config` and
+    `backbone_config` that training, `resolved` and the experiment harness all use."""
+
     data: str | None = None  # prepared dataset folder (--data)
     method: str = "base"  # base, lmmrec, rlmrec-con or rlmrec-gen (--method)
     motivations: str | None = None  # motivation artifact folder (--motivations)
@@ -74,67 +84,67 @@ class RunConfig(Strict):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     train: TrainSection = Field(default_factory=TrainSection)
     eval: EvalSection = Field(default_factory=EvalSection)
+    _align_config: Any = PrivateAttr(None)  # set by the validators below
+    _backbone_config: Any = PrivateAttr(None)
+
+    @property
+    def align_config(self) -> AlignConfig | None:
+        """The method's typed aligner settings (None for base)."""
+        return self._align_config
+
+    @property
+    def backbone_config(self) -> BackboneConfig:
+        """The backbone's typed settings (without its name: `backbone["name"]`)."""
+        return self._backbone_config
 
     @field_validator("method")
     @classmethod
     def _method(cls, v: str) -> str:
-        from lmmrec.align.build import check_method
-
-        return check_method(v)
+        return ALIGNERS.check(v)
 
     @model_validator(mode="after")
     def _align(self) -> RunConfig:
-        from lmmrec.align.build import aligner_config
-
-        if self.method == "base":
+        if self.method == BASE:
             if self.align:
                 raise ValueError("align settings given but method is 'base'")
-        else:
-            acfg = aligner_config(self.method, self.align)  # raises ConfigError naming the key
-            if not self.motivations and not uses_raw_reviews_only(acfg):
-                alt = ("; or train on the raw review text, no LLM needed: --set "
-                       "align.text_input=reviews" if self.method == "lmmrec" else
-                       "; or use --method lmmrec --set align.text_input=reviews (raw review "
-                       "text, no LLM needed)")
-                # ConfigError, not ValueError: pydantic passes it through unwrapped
-                raise ConfigError(f"--method {self.method} needs motivations: pass "
-                                  "--motivations DIR (made by `lmmrec extract export` and "
-                                  f"`lmmrec embed`){alt}")
+            self._align_config = None
+            return self
+        acfg = ALIGNERS.config(self.method, self.align)  # raises ConfigError naming the key
+        if not self.motivations and text_input_of(acfg) != "reviews":
+            alt = ("; or train on the raw review text, no LLM needed: --set "
+                   "align.text_input=reviews" if self.method == "lmmrec" else
+                   "; or use --method lmmrec --set align.text_input=reviews (raw review "
+                   "text, no LLM needed)")
+            # ConfigError, not ValueError: pydantic passes it through unwrapped
+            raise ConfigError(f"--method {self.method} needs motivations: pass "
+                              "--motivations DIR (made by `lmmrec extract export` and "
+                              f"`lmmrec embed`){alt}")
+        self._align_config = acfg
         return self
 
     @model_validator(mode="after")
     def _backbone(self) -> RunConfig:
-        from lmmrec.backbones import backbone_config
-
         if "name" not in self.backbone:
             raise ValueError("backbone.name is required")
-        backbone_config(self.backbone["name"], self.backbone)  # raises ConfigError
+        self._backbone_config = backbone_config(self.backbone["name"], self.backbone)
         return self
-
-
-def uses_raw_reviews_only(align_cfg: Any) -> bool:
-    """Whether an aligner reads only the prepared reviews' raw text (no motivations)."""
-    return getattr(align_cfg, "text_input", None) == "reviews"
 
 
 def resolved(cfg: RunConfig) -> dict[str, Any]:
     """The run's settings with every default spelled out, the aligner's and the
     backbone's included: two runs with equal dicts train the same way, so a changed default
     shows up here (config.json keeps only what was set)."""
-    from lmmrec.align.build import aligner_config
-    from lmmrec.backbones import backbone_config
-
     out = cfg.model_dump(mode="json")
-    if cfg.method != "base":
-        out["align"] = aligner_config(cfg.method, cfg.align).model_dump(mode="json")
+    if cfg.align_config is not None:
+        out["align"] = cfg.align_config.model_dump(mode="json")
         if cfg.motivations and (Path(cfg.motivations) / "manifest.json").exists():
+            # pandas (1 s): imported only when a run has motivations to fingerprint
             from lmmrec.text.artifact import artifact_fingerprint
 
             # what the text side read: the same path with new contents is another input
             out["motivations_fingerprint"] = artifact_fingerprint(cfg.motivations)
-    name = cfg.backbone["name"]
-    out["backbone"] = {"name": name,
-                       **backbone_config(name, cfg.backbone).model_dump(mode="json")}
+    out["backbone"] = {"name": cfg.backbone["name"],
+                       **cfg.backbone_config.model_dump(mode="json")}
     return out
 
 
@@ -149,8 +159,6 @@ def resolve_config(backbone: str | None, files: list[str | Path] | None = None,
                    base: dict[str, Any] | None = None) -> RunConfig:
     """Preset for `backbone` (a shipped YAML name or a registered backbone), then files,
     then overrides."""
-    from lmmrec.backbones import REGISTRY
-
     layers: list[str | Path] = []
     if backbone is not None:
         presets = backbone_files()

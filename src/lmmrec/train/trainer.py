@@ -96,8 +96,8 @@ def build_model(cfg: RunConfig, ds: PreparedDataset) -> torch.nn.Module:
     from lmmrec.backbones import build_backbone
 
     backbone = build_backbone(cfg.backbone["name"], ds.n_users, ds.n_items, ds.train,
-                              cfg.backbone)
-    return wrap(backbone, cfg.method, cfg.align, ds, cfg.motivations)
+                              cfg.backbone_config)
+    return wrap(backbone, cfg.method, cfg.align_config, ds, cfg.motivations)
 
 
 def loss_terms(model: Any, batch: tuple, user_emb: torch.Tensor, item_emb: torch.Tensor,

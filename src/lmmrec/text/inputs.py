@@ -1,17 +1,56 @@
-"""What the text side of a split consumes, as tensors: built once from its profiles."""
+"""An aligner's text side as tensors (`TextInputs`), and how each `align.text_input` builds
+it from a split: the table `TEXT_INPUTS` maps the setting to its builder.
+
+- phrases: the LLM's motivation phrases, pooled per entity with its profile weights;
+- summary: one profile-summary sentence per entity, embedded (the no-CoT ablation);
+- reviews: each training review's raw text embedded, no LLM (the no-extraction ablation);
+- phrases+reviews: both side by side.
+"""
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lmmrec.align.encoders import SparseRows
 from lmmrec.data.dataset import PreparedDataset
-from lmmrec.errors import DataError
-from lmmrec.text.profiles import Profiles
+from lmmrec.data.leakage import training_reviews
+from lmmrec.errors import ConfigError, DataError
+from lmmrec.llm.budget import budget_pairs
+from lmmrec.llm.prompts import REVIEW_CHAR_CAP, TITLE_CHAR_CAP, fence
+from lmmrec.text.artifact import read_manifest
+from lmmrec.text.embed import EmbedConfig, embed_texts
+from lmmrec.text.profiles import Profiles, amass
+
+
+class SparseRows:
+    """Entity x phrase weights as COO arrays, kept as tensors (moved with the model)."""
+
+    def __init__(self, row: torch.Tensor, col: torch.Tensor, val: torch.Tensor, n_rows: int):
+        self.row, self.col, self.val, self.n_rows = row, col, val, n_rows
+
+    @classmethod
+    def from_scipy(cls, m) -> SparseRows:  # noqa: ANN001
+        coo = m.tocoo()
+        return cls(torch.from_numpy(coo.row.astype("int64")),
+                   torch.from_numpy(coo.col.astype("int64")),
+                   torch.from_numpy(coo.data.astype("float32")), m.shape[0])
+
+    def to(self, device: torch.device) -> SparseRows:
+        return SparseRows(self.row.to(device), self.col.to(device), self.val.to(device),
+                          self.n_rows)
+
+    def has_rows(self) -> torch.Tensor:
+        mask = torch.zeros(self.n_rows, dtype=torch.bool, device=self.row.device)
+        mask[self.row] = True
+        return mask
+
 
 
 @dataclass
@@ -95,10 +134,6 @@ def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
     as for the LLM) is embedded as one 'phrase'; an entity pools its reviews uniformly, and
     coordination pairs two reviews of one entity. Validation and test reviews never enter
     (the leakage guard's `training_reviews`)."""
-    from lmmrec.data.leakage import training_reviews
-    from lmmrec.llm.prompts import REVIEW_CHAR_CAP, TITLE_CHAR_CAP, fence
-    from lmmrec.text.embed import embed_texts
-
     rev = training_reviews(ds)
     texts = [" ".join(x for x in (fence(str(t or ""), TITLE_CHAR_CAP),
                                   fence(str(b or ""), REVIEW_CHAR_CAP)) if x)
@@ -143,3 +178,96 @@ def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:
     return TextInputs(torch.cat([phrases.phrases, reviews.phrases]), user_rows, item_rows,
                       phrases.review_user_vec, phrases.review_item_vec, phrases.user_reviews,
                       phrases.item_reviews, user_rows.has_rows(), item_rows.has_rows())
+
+
+def summary_vectors(profiles: Profiles, ds: PreparedDataset, artifact: str | Path
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Embeddings of every entity's one-sentence profile summary ('' for no text: zeros), by
+    the model that embedded the artifact's phrases (its manifest), so both share one space."""
+    used = read_manifest(artifact).get("embedding") or {}
+    cfg = EmbedConfig(**{k: used[k] for k in ("kind", "model") if k in used})
+    out = []
+    for entity, n in (("user", ds.n_users), ("item", ds.n_items)):
+        texts = [profiles.summary(entity, k) for k in range(n)]
+        have = [k for k, t in enumerate(texts) if t]
+        vecs = np.zeros((n, profiles.dim), dtype=np.float32)
+        if have:
+            got = embed_texts([texts[k] for k in have], cfg)
+            if got.shape[1] != profiles.dim:
+                raise DataError(f"summaries embed to {got.shape[1]}-d with {cfg.kind}:"
+                                f"{cfg.model}, but the phrases are {profiles.dim}-d",
+                                path=Path(artifact) / "manifest.json", field="embedding")
+            vecs[have] = got
+        out.append(vecs)
+    return out[0], out[1]
+
+
+def split_profiles(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                   method: str) -> Profiles:
+    """The split's profiles from the artifact (at the aligner's `review_share`), refused when
+    they give no text side."""
+    if motivations is None:
+        raise ConfigError(f"--method {method} needs motivations: pass --motivations DIR")
+    only = None
+    if cfg.review_share < 1:
+        only = budget_pairs(ds, cfg.review_share, cfg.review_seed)
+    profiles = amass(ds, motivations, only_pairs=only)
+    st = profiles.stats
+    if only is not None:
+        st["review_share"] = cfg.review_share
+        st["budget_reviews"] = len(only)
+    if st["train_reviews_used"] == 0:
+        raise DataError("no training review of this split has extracted motivations",
+                        path=motivations)
+    if st["train_coverage"] < 1 and only is None:  # a release still being extracted
+        # stacklevel: the warning points at the caller of `wrap` (who builds the model)
+        warnings.warn(f"{motivations}: motivations cover {st['train_reviews_used']} of "
+                      f"{st['train_interactions']} training interactions "
+                      f"({100 * st['train_coverage']:.1f} %); the others have no text side",
+                      stacklevel=4)
+    return profiles
+
+
+# Each builder: (split, motivation artifact or None, aligner config, method name) -> inputs,
+# their `stats` saying how much of the split has a text side (the run's metrics.json).
+Builder = Callable[[PreparedDataset, "str | Path | None", Any, str], TextInputs]
+
+
+def phrase_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                  method: str) -> TextInputs:
+    profiles = split_profiles(ds, motivations, cfg, method)
+    return _with_stats(build_inputs(profiles), profiles.stats)
+
+
+def summary_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                   method: str) -> TextInputs:
+    profiles = split_profiles(ds, motivations, cfg, method)
+    assert motivations is not None  # split_profiles refused None
+    su, si = summary_vectors(profiles, ds, motivations)
+    return _with_stats(build_inputs(profiles, su, si), profiles.stats)
+
+
+def review_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                  method: str) -> TextInputs:
+    return raw_review_inputs(ds)  # raw review text only: no LLM, no artifact read
+
+
+def phrase_and_review_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                             method: str) -> TextInputs:
+    profiles = split_profiles(ds, motivations, cfg, method)
+    both = combined_inputs(build_inputs(profiles), raw_review_inputs(ds))
+    return _with_stats(both, profiles.stats)
+
+
+def _with_stats(inputs: TextInputs, stats: dict) -> TextInputs:
+    inputs.stats = dict(stats)
+    return inputs
+
+
+# `align.text_input` -> its builder; a new kind of text side is one function and one line.
+TEXT_INPUTS: dict[str, Builder] = {
+    "phrases": phrase_inputs,
+    "summary": summary_inputs,
+    "reviews": review_inputs,
+    "phrases+reviews": phrase_and_review_inputs,
+}

@@ -1,4 +1,12 @@
-"""The alignment losses, each small enough to check by hand."""
+"""Every contrastive and alignment loss, in one place: backbones (SGL, SimGCL, DCCF) and
+aligners import from here, so no two helpers share a name with different meanings.
+
+Two InfoNCE variants exist on purpose:
+- `info_nce_sum`: summed over rows, each row against explicit candidates (RLMRec's
+  cal_infonce_loss; the backbones' views and RLMRec-Con use it as published).
+- `info_nce_mean`: mean cross-entropy over rows, row i of ``a`` against every row of ``b``,
+  optionally symmetric (LMMRec's MCS and coordination, RLMRec-Gen).
+"""
 
 from __future__ import annotations
 
@@ -12,17 +20,28 @@ def cosine_logits(a: torch.Tensor, b: torch.Tensor, temp: float) -> torch.Tensor
     return F.normalize(a, dim=-1, eps=1e-8) @ F.normalize(b, dim=-1, eps=1e-8).T / temp
 
 
-def info_nce(a: torch.Tensor, b: torch.Tensor, temp: float, symmetric: bool = True
-             ) -> torch.Tensor:
+def info_nce_sum(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, temp: float
+                 ) -> torch.Tensor:
+    """Σ_rows −log softmax(cos(a, candidates)/t) at the positive cos(a, b)/t (RLMRec's
+    cal_infonce_loss, logsumexp for stability)."""
+    a = F.normalize(a, dim=-1, eps=1e-8)
+    b = F.normalize(b, dim=-1, eps=1e-8)
+    candidates = F.normalize(candidates, dim=-1, eps=1e-8)
+    pos = (a * b).sum(-1) / temp
+    return (torch.logsumexp(a @ candidates.T / temp, dim=-1) - pos).sum()
+
+
+def info_nce_mean(a: torch.Tensor, b: torch.Tensor, temp: float, symmetric: bool = True
+                  ) -> torch.Tensor:
     """Mean InfoNCE over rows: row i of ``a`` should match row i of ``b`` among all rows.
 
     loss_a→b = mean_i [ -log softmax_j(cos(a_i, b_j) / t) at j = i ]; ``symmetric`` averages
     it with b→a.
     """
-    return info_nce_from_logits(cosine_logits(a, b, temp), symmetric)
+    return info_nce_mean_from_logits(cosine_logits(a, b, temp), symmetric)
 
 
-def info_nce_from_logits(logits: torch.Tensor, symmetric: bool = True) -> torch.Tensor:
+def info_nce_mean_from_logits(logits: torch.Tensor, symmetric: bool = True) -> torch.Tensor:
     target = torch.arange(len(logits), device=logits.device)
     loss = F.cross_entropy(logits, target)
     if symmetric:
@@ -59,8 +78,8 @@ def correspondence_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: 
 
 def nce_and_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: torch.Tensor
                            ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Symmetric InfoNCE and the two-way correspondence KL of one logits matrix, sharing its
-    two log-softmaxes: MCS and ITCM at one temperature cost one pass, not two."""
+    """Symmetric `info_nce_mean` and the two-way correspondence KL of one logits matrix,
+    sharing its two log-softmaxes: MCS and ITCM at one temperature cost one pass, not two."""
     ls_t2i, ls_i2t = logits.log_softmax(dim=1), logits.T.log_softmax(dim=1)
     nce = -0.5 * (ls_t2i.diagonal().mean() + ls_i2t.diagonal().mean())
     kl = 0.5 * (F.kl_div(ls_t2i, t2i, reduction="batchmean")

@@ -1,18 +1,11 @@
-"""Aligners: what the wrapper adds to a backbone. Each sees only the backbone's user and
-item embeddings (and, for the EMA teacher, a frozen copy of the backbone), never its
-internals, so every backbone gets them unchanged.
-
-- LMMRec: dual encoder + MCS (cross-modal InfoNCE and review-level coordination) + ITCM
-  (EMA teacher, soft correspondence targets, two-way KL) + motivation prototypes.
-- RLMRec-Con: MLP(profile) ↔ CF embedding InfoNCE (Ren et al. 2024, as their code).
-- RLMRec-Gen: reconstruct the profile embedding from masked entities' CF embeddings.
-"""
+"""LMMRec: dual encoder + MCS (cross-modal InfoNCE and review-level coordination) + ITCM
+(EMA teacher, soft correspondence targets, two-way KL) + motivation prototypes."""
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,34 +13,24 @@ import torch.nn.functional as F
 from pydantic import Field
 from torch import nn
 
-from lmmrec.align.encoders import PrototypeEncoder, TextEncoder, mlp
-from lmmrec.align.inputs import TextInputs, sample_review_pairs
-from lmmrec.align.losses import (
+from lmmrec.align.aligners.base import (
+    AlignConfig,
+    Aligner,
+    entity_vectors,
+    subsample,
+    unique_sample,
+)
+from lmmrec.align.encoders import PrototypeEncoder, TextEncoder
+from lmmrec.backbones.base import Backbone, Batch
+from lmmrec.losses import (
     correspondence_kl,
     cosine_logits,
     ema_update,
-    info_nce,
+    info_nce_mean,
     nce_and_kl_from_logits,
     soft_targets,
 )
-from lmmrec.config import Strict
-
-Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
-
-
-class AlignConfig(Strict):
-    # Align on every k-th training step (counted over the whole run), its losses weighted by
-    # k so the alignment gradient keeps its scale (lazy regularisation, as StyleGAN2 does
-    # with R1). The aligner's step cost is nearly fixed while a backbone's step is cheap on
-    # small graphs; this bounds the overhead. The baselines keep 1, their published setting.
-    every: int = Field(1, ge=1)
-    # Use the motivations of this share of the training reviews only (a seeded subsample
-    # keeping every user and item where possible, lmmrec.llm.budget): what a smaller
-    # extraction budget would have given.
-    review_share: float = Field(1.0, gt=0, le=1, description=(
-        "use the motivations of this share of the training reviews only (a seeded "
-        "subsample keeping every user and item where possible)"))
-    review_seed: int = Field(0, description="seed of the align.review_share subsample")
+from lmmrec.text.inputs import TextInputs, sample_review_pairs
 
 
 class LMMRecConfig(AlignConfig):
@@ -89,93 +72,16 @@ class LMMRecConfig(AlignConfig):
     cold_start: bool = True  # fill a user or item without CF signal from its text side
 
 
-class RLMRecConConfig(AlignConfig):
-    weight: float = Field(0.01, ge=0)  # weight of the contrastive alignment loss
-    temp: float = Field(0.2, gt=0)  # its temperature
-    text_input: Literal["phrases", "summary"] = "summary"  # profile phrases or summary
-
-
-class RLMRecGenConfig(AlignConfig):
-    weight: float = Field(0.01, ge=0)  # weight of the reconstruction loss
-    temp: float = Field(0.2, gt=0)  # its temperature
-    mask_ratio: float = Field(0.1, gt=0, le=1)  # share of entities masked
-    text_input: Literal["phrases", "summary"] = "summary"  # profile phrases or summary
-
-
-def _unique(x: torch.Tensor, limit: int) -> torch.Tensor:
-    return _subsample(torch.unique(x), limit)
-
-
-def _subsample(x: torch.Tensor, limit: int) -> torch.Tensor:
-    if len(x) > limit:  # torch's seeded RNG: resumable
-        x = x[torch.randperm(len(x), device=x.device)[:limit]]
-    return x
-
-
-def _entity_vectors(inputs: TextInputs, pooled: str) -> tuple[torch.Tensor, torch.Tensor]:
-    if pooled == "summary":
-        if inputs.summary_user is None or inputs.summary_item is None:
-            raise ValueError("text_input 'summary' needs profile-summary embeddings")
-        return inputs.summary_user, inputs.summary_item
-    enc = TextEncoder(inputs.text_dim, 1)
-    with torch.no_grad():
-        return enc.pool(inputs.user_rows, inputs.phrases), enc.pool(inputs.item_rows,
-                                                                     inputs.phrases)
-
-
-class Aligner(nn.Module):
-    """Base: alignment losses for a batch, and the embeddings used to score.
-
-    ``Config`` is the aligner's settings model (``align.*`` keys); ``create`` builds it for
-    a run from the text inputs, the backbone and the training degrees (users, items).
-    """
-
-    Config: ClassVar[type[AlignConfig]] = AlignConfig
-
-    def __init__(self, inputs: TextInputs, dim: int, every: int = 1) -> None:
-        super().__init__()
-        self.inputs, self.dim, self.every = inputs, dim, every
-
-    @classmethod
-    def create(cls, inputs: TextInputs, backbone: nn.Module, cfg: Any,
-               train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
-        return cls(inputs, backbone.dim, cfg)  # type: ignore[call-arg]
-
-    def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
-               backbone: nn.Module) -> dict[str, torch.Tensor]:
-        raise NotImplementedError
-
-    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text-side vectors of every user and item in the backbone's space."""
-        raise NotImplementedError
-
-    def score_embeddings(self, user_emb: torch.Tensor, item_emb: torch.Tensor
-                         ) -> tuple[torch.Tensor, torch.Tensor]:
-        return user_emb, item_emb
-
-    def on_epoch_start(self, epoch: int) -> None:
-        return None
-
-    def on_step(self, backbone: nn.Module) -> None:
-        """Called on every training step, before the losses (aligned step or not)."""
-        return None
-
-    def _apply(self, fn, recurse=True):  # noqa: ANN001
-        out = super()._apply(fn, recurse)
-        self.inputs = self.inputs.to(fn(torch.zeros(1)).device)
-        return out
-
-
 class LMMRecAligner(Aligner):
     Config = LMMRecConfig
 
     @classmethod
-    def create(cls, inputs: TextInputs, backbone: nn.Module, cfg: Any,
+    def create(cls, inputs: TextInputs, backbone: Backbone, cfg: Any,
                train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
         return cls(inputs, backbone.dim, cfg, backbone, train_degree)
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: LMMRecConfig,
-                 backbone: nn.Module, train_degree: tuple[np.ndarray, np.ndarray]) -> None:
+                 backbone: Backbone, train_degree: tuple[np.ndarray, np.ndarray]) -> None:
         super().__init__(inputs, dim, cfg.every)
         self.cfg = cfg
         pooling = "mean" if cfg.text_input == "summary" else cfg.pooling
@@ -184,7 +90,7 @@ class LMMRecAligner(Aligner):
                                        cfg.proto_residual) if cfg.prototypes else nn.Identity())
         self._fixed = cfg.text_input == "summary" or pooling == "mean"
         if self._fixed:
-            u, i = _entity_vectors(inputs, cfg.text_input)
+            u, i = entity_vectors(inputs, cfg.text_input)
             self.register_buffer("pooled_user", u, persistent=False)
             self.register_buffer("pooled_item", i, persistent=False)
         self.register_buffer("cold_user", torch.from_numpy(train_degree[0] == 0),
@@ -214,17 +120,17 @@ class LMMRecAligner(Aligner):
     # -- losses ------------------------------------------------------------------------------
 
     def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
-               backbone: nn.Module) -> dict[str, torch.Tensor]:
+               backbone: Backbone) -> dict[str, torch.Tensor]:
         cfg, inp = self.cfg, self.inputs
         users, pos, neg = batch
-        u = _unique(users, cfg.sample)
+        u = unique_sample(users, cfg.sample)
         u = u[inp.user_has_text[u]]
-        i = _unique(torch.cat([pos, neg]), cfg.sample)
+        i = unique_sample(torch.cat([pos, neg]), cfg.sample)
         i = i[inp.item_has_text[i]]
         out: dict[str, torch.Tensor] = {}
         if cfg.coordination and cfg.text_input != "summary":
             out["coord"] = cfg.coord_weight * self._coordination(
-                _subsample(u, cfg.coord_sample), _subsample(i, cfg.coord_sample))
+                subsample(u, cfg.coord_sample), subsample(i, cfg.coord_sample))
         if not ((cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1):
             return out
         # Users and items go through each encoder in one call (rows are independent).
@@ -239,8 +145,8 @@ class LMMRecAligner(Aligner):
             out["itcm"] = cfg.itcm_weight * (nce_kl[0][1] + nce_kl[1][1])
             return out
         if cfg.mcs:
-            out["mcs"] = cfg.mcs_weight * (info_nce(zu, hu, cfg.mcs_temp)
-                                           + info_nce(zi, hi, cfg.mcs_temp))
+            out["mcs"] = cfg.mcs_weight * (info_nce_mean(zu, hu, cfg.mcs_temp)
+                                           + info_nce_mean(zi, hi, cfg.mcs_temp))
         if targets is not None:
             out["itcm"] = cfg.itcm_weight * (
                 correspondence_kl(zu, hu, *targets[0], cfg.itcm_temp)
@@ -263,12 +169,12 @@ class LMMRecAligner(Aligner):
         loss, at = inp.phrases.new_zeros(()), 0
         for x in pairs:
             za, zb = _halves(z[at:at + len(x)], len(x) // 2)
-            loss = loss + info_nce(za, zb, self.cfg.coord_temp)
+            loss = loss + info_nce_mean(za, zb, self.cfg.coord_temp)
             at += len(x)
         return loss
 
     @torch.no_grad()
-    def on_step(self, backbone: nn.Module) -> None:
+    def on_step(self, backbone: Backbone) -> None:
         """The EMA teacher follows the student on every optimiser step, not only on the
         aligned ones (`every`): `momentum` is per training step, whatever `every` is."""
         if not self.cfg.itcm:
@@ -364,72 +270,3 @@ def _frozen_copy(module: nn.Module) -> nn.Module:
     for p in twin.parameters():
         p.requires_grad_(False)
     return twin
-
-
-class RLMRecConAligner(Aligner):
-    """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile)) / B, the users' against
-    all user profiles, the items' against the batch's item profiles (HKUDS/RLMRec)."""
-
-    Config = RLMRecConConfig
-
-    def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
-        super().__init__(inputs, dim, cfg.every)
-        self.cfg = cfg
-        u, i = _entity_vectors(inputs, cfg.text_input)
-        self.register_buffer("prf_user", u, persistent=False)
-        self.register_buffer("prf_item", i, persistent=False)
-        self.mlp = mlp(inputs.text_dim, dim, slope=0.01, xavier=True)  # RLMRec's MLP
-
-    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.mlp(self.prf_user), self.mlp(self.prf_item)
-
-    def losses(self, batch, user_emb, item_emb, backbone):  # noqa: ANN001
-        users, pos, neg = batch
-        pu, pi = self.text_embeddings()
-        t = self.cfg.temp
-        # as RLMRec's code: users against all profiles, items against the batch's own
-        kd = (_infonce_all(user_emb[users], pu[users], pu, t)
-              + _infonce_all(item_emb[pos], pi[pos], pi[pos], t)
-              + _infonce_all(item_emb[neg], pi[neg], pi[neg], t)) / len(users)
-        return {"rlmrec_con": self.cfg.weight * kd}
-
-
-def _infonce_all(a: torch.Tensor, b: torch.Tensor, all_b: torch.Tensor, temp: float
-                 ) -> torch.Tensor:
-    """Σ_rows −log softmax(cos(a, all_b)/t) at cos(a, b)/t (RLMRec's cal_infonce_loss)."""
-    a, b, all_b = (F.normalize(x, dim=-1, eps=1e-8) for x in (a, b, all_b))
-    pos = (a * b).sum(-1) / temp
-    return (torch.logsumexp(a @ all_b.T / temp, dim=-1) - pos).sum()
-
-
-class RLMRecGenAligner(Aligner):
-    """RLMRec-Gen: masked entities' CF embeddings -> MLP -> their profile embedding.
-
-    RLMRec masks nodes inside the GNN; a backbone-agnostic wrapper cannot, so the mask drops
-    the sampled entities' CF embedding to a learnable mask token mixed with its
-    neighbourhood-free input before reconstruction (documented deviation)."""
-
-    Config = RLMRecGenConfig
-
-    def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecGenConfig) -> None:
-        super().__init__(inputs, dim, cfg.every)
-        self.cfg = cfg
-        u, i = _entity_vectors(inputs, cfg.text_input)
-        self.register_buffer("prf_user", u, persistent=False)
-        self.register_buffer("prf_item", i, persistent=False)
-        self.mask_token = nn.Parameter(torch.zeros(dim))
-        self.decoder = mlp(dim, inputs.text_dim)
-
-    def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.prf_user, self.prf_item
-
-    def losses(self, batch, user_emb, item_emb, backbone):  # noqa: ANN001
-        users, pos, _ = batch
-        out = user_emb.new_zeros(())
-        for ids, emb, prf in ((torch.unique(users), user_emb, self.prf_user),
-                              (torch.unique(pos), item_emb, self.prf_item)):
-            n = max(2, int(len(ids) * self.cfg.mask_ratio))
-            picked = ids[torch.randperm(len(ids), device=ids.device)[:n]]
-            x = 0.5 * (emb[picked] + self.mask_token)
-            out = out + info_nce(self.decoder(x), prf[picked], self.cfg.temp, symmetric=False)
-        return {"rlmrec_gen": self.cfg.weight * out}
