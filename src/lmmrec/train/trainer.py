@@ -55,7 +55,7 @@ from lmmrec.train.sampler import BPRSampler
 from lmmrec.train.state import TrainState, weights_copy
 
 __all__ = ["BEST", "CHECKPOINT", "CONFIG", "LOG", "METRICS", "RESOLVED", "Diverged",
-           "build_model", "evaluate_model", "evaluate_run", "finished_metrics", "fit",
+           "build_model", "evaluate_model", "evaluate_run", "fit",
            "load_best", "load_dataset", "loss_terms", "read_config"]
 
 
