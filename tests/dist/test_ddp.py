@@ -114,11 +114,12 @@ def test_two_process_lmmrec_keeps_ranks_identical(beauty_dir: Path, beauty_motiv
 
 RESUME_SCRIPT = """
 import json, sys
+from lmmrec.train.callbacks import StopAfter
 from lmmrec.train.config import resolve_config
 from lmmrec.train.trainer import fit
 data, out, sets = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 cfg = resolve_config("lightgcn", overrides=[f"data={data}", *sets])
-fit(cfg, out, stop_after_epochs=10)  # every rank returns after epoch 10's checkpoint
+fit(cfg, out, callbacks=[StopAfter(10)])  # every rank returns after epoch 10's checkpoint
 fit(cfg, out, resume=True)           # every rank loads it
 """
 

@@ -12,6 +12,7 @@ from lmmrec.errors import ConfigError
 from lmmrec.experiment.grid import run_experiment
 from lmmrec.experiment.spec import experiment_from_dict, load_experiment, plan
 from lmmrec.train import trainer
+from lmmrec.train.callbacks import StopAfter
 
 FAST = ["train.max_epochs=2", "train.eval_every=1", "train.progress=false",
         "train.threads=1", "eval.ks=[5,20]"]
@@ -36,7 +37,7 @@ class Calls:
     def __call__(self, cfg, out_dir, *, resume=False, **kw):  # noqa: ANN001, ANN204
         self.calls.append((Path(out_dir).name, resume))
         if self.interrupt_at == len(self.calls):
-            self.real(cfg, out_dir, resume=resume, stop_after_epochs=1)  # checkpoint, no metrics
+            self.real(cfg, out_dir, resume=resume, callbacks=[StopAfter(1)])  # checkpoint, no metrics
             raise KeyboardInterrupt
         return self.real(cfg, out_dir, resume=resume, **kw)
 
@@ -309,7 +310,7 @@ def test_parallel_jobs_give_the_serial_results_and_resume(beauty, tmp_path):
     par = experiment_from_dict(spec(tmp_path / "par", beauty, seeds=[1, 2, 3]), tmp_path)
     cells = plan(par).cells
     trainer.fit(cells[0].config, cells[0].dir)  # finished before: skipped
-    trainer.fit(cells[1].config, cells[1].dir, stop_after_epochs=1)  # killed: resumes
+    trainer.fit(cells[1].config, cells[1].dir, callbacks=[StopAfter(1)])  # killed: resumes
     mtime = (cells[0].dir / "metrics.json").stat().st_mtime_ns
 
     res = run_experiment(par, jobs=2)

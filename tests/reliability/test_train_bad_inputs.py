@@ -12,6 +12,7 @@ import pytest
 
 from lmmrec.errors import ConfigError
 from lmmrec.train import checkpoint as ckpt
+from lmmrec.train.callbacks import Callback, StopAfter
 from lmmrec.train.trainer import fit
 
 from .train_helpers import config, make_data, one_line_error, snapshot, train_args
@@ -124,12 +125,13 @@ def test_divergence_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(ckpt, "save", lambda obj, path: (saves.append(path),
                                                          real_save(obj, path)))
 
-    def blow_up(batch, user_emb, item_emb):  # noqa: ANN001
-        # NaN in the third epoch, after two checkpoints
-        return {"aux": user_emb.sum() * (torch.nan if len(saves) >= 2 else 0.0)}
+    class BlowUp(Callback):
+        def extra_losses(self, batch, user_emb, item_emb):  # noqa: ANN001, ANN202
+            # NaN in the third epoch, after two checkpoints
+            return {"aux": user_emb.sum() * (torch.nan if len(saves) >= 2 else 0.0)}
 
     with pytest.raises(Diverged, match=r"epoch 3: .*optim\.lr=0\.01.*last good checkpoint"):
-        fit(config(tiny), tmp_path, aux_losses=blow_up)
+        fit(config(tiny), tmp_path, callbacks=[BlowUp()])
     saved = ckpt.load(tmp_path / "checkpoint.pt")
     assert saved["state"]["epoch"] == 2
     assert all(torch.isfinite(v).all() for v in saved["model"].values())
@@ -139,7 +141,7 @@ def test_divergence_keeps_the_last_good_checkpoint(tiny, tmp_path, monkeypatch):
 def test_partial_last_log_line_does_not_block_resume(tiny, tmp_path, cli):
     ref = fit(config(tiny), tmp_path / "ref")
     run = tmp_path / "run"
-    fit(config(tiny), run, stop_after_epochs=3)
+    fit(config(tiny), run, callbacks=[StopAfter(3)])
     with open(run / "log.jsonl", "a") as f:
         f.write('{"epoch": 4, "loss": {"bpr": 0.6')  # a write cut short by a kill
     res = cli("train", "--out", run, "--resume")
@@ -150,7 +152,7 @@ def test_partial_last_log_line_does_not_block_resume(tiny, tmp_path, cli):
 
 def test_full_disk_during_a_checkpoint_write(tiny, tmp_path, cli, monkeypatch):
     run = tmp_path / "run"
-    fit(config(tiny), run, stop_after_epochs=2)
+    fit(config(tiny), run, callbacks=[StopAfter(2)])
     before = (run / "checkpoint.pt").read_bytes()
 
     def full(obj, f, *a, **kw):  # noqa: ANN001
@@ -176,7 +178,7 @@ def test_non_positive_sizes_are_refused(tiny, tmp_path, setting, cli):
 
 def test_orphaned_temp_files_are_cleaned_at_start(tiny, tmp_path, cli):
     run = tmp_path / "run"
-    fit(config(tiny), run, stop_after_epochs=2)
+    fit(config(tiny), run, callbacks=[StopAfter(2)])
     orphans = [run / ".checkpoint.pt.k1ll3d.tmp", run / ".metrics.json.x0.tmp"]
     for p in orphans:
         p.write_bytes(b"half")
