@@ -53,8 +53,9 @@ def temp_path(target: Path, kind: str = "tmp") -> str:
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
     """Call ``write(file)`` on a temp file beside ``path``, then rename it into place: a
-    reader sees the old file or the new one, never a part. An OSError (full disk, no
-    permission) becomes a :class:`WriteError` naming ``path``; the old file is kept."""
+    reader sees the old file or the new one, never a part. An OSError of the write (full
+    disk, no permission) becomes a :class:`WriteError` naming ``path``; the old file is
+    kept."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=temp_path(path), suffix=".tmp", dir=path.parent)
@@ -70,7 +71,9 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
-        if isinstance(e, OSError) and not isinstance(e, LmmrecError):
+        # an error naming another file (a source ``write`` read from) is not this write's
+        if isinstance(e, OSError) and not isinstance(e, LmmrecError) and (
+                e.filename in (None, tmp, str(path))):
             raise _write_error(path, e) from e
         raise
     _step("file:replaced")
@@ -208,6 +211,7 @@ def new_dir(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=temp_path(dest), dir=dest.parent))
     try:
         yield tmp
+        _step("dir:built")
         replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
