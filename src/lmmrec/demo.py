@@ -12,11 +12,11 @@ from lmmrec.errors import LmmrecError
 
 
 def prepare(dataset: str, out: Path, console: Console) -> Any:
-    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.data.dataset import PreparedDataset, is_prepared
     from lmmrec.data.pipeline import prepare_to
 
     folder = out / "data"
-    if (folder / "manifest.json").exists():
+    if is_prepared(folder):
         ds = PreparedDataset.load(folder)
         console.print(f"[bold]1. data[/] reusing {folder}")
     else:

@@ -1,8 +1,9 @@
 """Crash-safe writes: whole files and whole folders are replaced, never half-written.
 
-Temp names are unique per process (pid and a random part) and live beside their target, so
-a rename is atomic (one file system) and two writers never share a temp file. A writer
-killed mid-way leaves only temp names, which :func:`clean_orphans` removes on the next start.
+Every file and folder lmmrec writes goes through here. Temp names are unique per process
+(pid and a random part) and live beside their target, so a rename is atomic (one file
+system) and two writers never share a temp file. A writer killed mid-way leaves only temp
+names, which :func:`clean_orphans` removes on the next start.
 """
 
 from __future__ import annotations
@@ -11,18 +12,29 @@ import contextlib
 import ctypes
 import errno
 import hashlib
+import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO, Any
 
-from lmmrec.errors import DataError
+from lmmrec.errors import DataError, LmmrecError
 
-# Temp names beside a target NAME: .NAME.tmp-PID-RANDOM (new content), .NAME.old-PID-RANDOM
-# (the previous folder, set aside while the new one moves in).
+# Temp names beside a target NAME: .NAME.tmp-PID-RANDOM (new content; files end in .tmp),
+# .NAME.old-PID-RANDOM (the previous folder, set aside while the new one moves in).
 _TEMP = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)-[^/]*$")
+
+
+class WriteError(LmmrecError, OSError):
+    """A file could not be written (full disk, no permission); the old one is kept."""
+
+
+def _step(name: str) -> None:
+    """Called between the steps of a write. A no-op; the crash tests replace it to kill the
+    writer exactly there (tests/reliability/test_io.py)."""
 
 
 def _fsync_dir(path: Path) -> None:
@@ -39,26 +51,53 @@ def temp_path(target: Path, kind: str = "tmp") -> str:
     return f".{target.name}.{kind}-{os.getpid()}-"
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write ``data`` to ``path``: a reader sees the old file or the new one, never a part."""
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Call ``write(file)`` on a temp file beside ``path``, then rename it into place: a
+    reader sees the old file or the new one, never a part. An OSError of the write (full
+    disk, no permission) becomes a :class:`WriteError` naming ``path``; the old file is
+    kept."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_path(path), dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_path(path), suffix=".tmp", dir=path.parent)
     try:
+        _step("file:created")
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
+            _step("file:written")
             f.flush()
             os.fsync(f.fileno())
+        _step("file:synced")
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        # an error naming another file (a source ``write`` read from) is not this write's
+        if isinstance(e, OSError) and not isinstance(e, LmmrecError) and (
+                e.filename in (None, tmp, str(path))):
+            raise _write_error(path, e) from e
         raise
+    _step("file:replaced")
     _fsync_dir(path.parent)
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    err = WriteError(f"{path}: could not write it ({e.strerror or e}); "
+                     "the previous version, if any, is unchanged")
+    err.errno = e.errno
+    return err
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: str | Path, text: str, encoding: str = "utf-8") -> None:
     atomic_write_bytes(path, text.encode(encoding))
+
+
+def atomic_write_json(path: str | Path, obj: object, sort_keys: bool = False) -> None:
+    """``obj`` as indented JSON with a final newline (the form of every JSON file here)."""
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys) + "\n")
 
 
 def _exchange(a: Path, b: Path) -> bool:
@@ -92,17 +131,21 @@ def replace_dir(tmp: str | Path, dest: str | Path) -> None:
         _fsync_dir(dest.parent)
         return
     if _exchange(tmp, dest):  # tmp now holds the old folder
+        _step("dir:exchanged")
         _fsync_dir(dest.parent)
         shutil.rmtree(tmp, ignore_errors=True)
         return
     aside = Path(tempfile.mkdtemp(prefix=temp_path(dest, "old"), dir=dest.parent))
     aside.rmdir()  # a unique free name
+    _step("dir:named")
     os.replace(dest, aside)
+    _step("dir:aside")
     try:
         os.replace(tmp, dest)
     except BaseException:
         os.replace(aside, dest)  # put the old folder back
         raise
+    _step("dir:moved")
     _fsync_dir(dest.parent)
     shutil.rmtree(aside, ignore_errors=True)
 
@@ -168,6 +211,7 @@ def new_dir(dest: str | Path) -> Iterator[Path]:
     tmp = Path(tempfile.mkdtemp(prefix=temp_path(dest), dir=dest.parent))
     try:
         yield tmp
+        _step("dir:built")
         replace_dir(tmp, dest)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -191,11 +235,9 @@ def check_replaceable(dest: str | Path, overwrite: bool, is_own: bool, what: str
         raise DataError(f"{what} exists; pass --overwrite to replace it", path=dest)
 
 
-def parse_json(text: str | bytes, path: object = None) -> object:
+def parse_json(text: str | bytes, path: object = None) -> Any:
     """Decoded JSON, or a :class:`DataError` naming the file and line: invalid text, bad
     UTF-8, and nesting too deep for Python's parser all end here, not as a traceback."""
-    import json
-
     try:
         return json.loads(text)
     except json.JSONDecodeError as e:
@@ -206,7 +248,7 @@ def parse_json(text: str | bytes, path: object = None) -> object:
         raise DataError("invalid JSON: nested too deeply", path=path) from e
 
 
-def read_json(path: str | Path) -> object:
+def read_json(path: str | Path) -> Any:
     try:
         data = Path(path).read_bytes()
     except OSError as e:

@@ -4,6 +4,7 @@ holds the old content or the new one (after the next writer's recovery), never n
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -167,3 +168,139 @@ def test_deeply_nested_json_is_a_data_error(tmp_path: Path) -> None:
     f.write_bytes(b"\xff\xfe{")
     with pytest.raises(DataError, match=str(f)):
         io.read_json(f)
+
+
+# A writer that stops at its N-th step (lmmrec.io._step) and says which; the test SIGKILLs it
+# there. argv: kind (file | dir), target, N, mode (exchange | rename), new content.
+PAUSE = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+    from lmmrec import io
+    kind, target, stop, mode, tag = sys.argv[1:6]
+    if mode == "rename":
+        io._exchange = lambda a, b: False
+    seen = [0]
+    def step(name):
+        seen[0] += 1
+        if seen[0] == int(stop):
+            print(name, flush=True)
+            time.sleep(120)  # killed here
+    io._step = step
+    if kind == "file":
+        io.atomic_write_text(Path(target), tag * 50_000)
+    else:
+        with io.new_dir(Path(target)) as tmp:
+            (tmp / "a.txt").write_text(tag)
+            (tmp / "sub").mkdir()
+            (tmp / "sub" / "b.txt").write_text(tag)
+    print("done", flush=True)
+""")
+
+# The steps after which the target holds the new content (before them: the old one).
+SWAPPED = {"file:replaced", "dir:exchanged", "dir:moved"}
+
+
+def _content(kind: str, target: Path) -> str | None:
+    """What a reader finds: the tag of the file or folder (a mix fails), None if missing."""
+    if not target.exists():
+        return None
+    if kind == "dir":
+        return _tag(target)
+    text = target.read_text()
+    assert text == text[:4] * 50_000, "a part-written file"
+    return text[:4]
+
+
+def _killed_at(kind: str, target: Path, stop: int, mode: str, tag: str) -> str | None:
+    """Run the writer until its ``stop``-th step, check what a reader sees there, SIGKILL it
+    (None: it finished before reaching that step)."""
+    proc = subprocess.Popen([sys.executable, "-c", PAUSE, kind, str(target), str(stop), mode,
+                             tag], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    try:
+        step = proc.stdout.readline().strip()  # type: ignore[union-attr]
+        assert step, proc.stderr.read()  # type: ignore[union-attr]
+        if step == "done":
+            assert proc.wait(timeout=60) == 0
+            return None
+        seen = _content(kind, target)  # while the writer is stopped there
+        if step == "dir:aside":  # renamed aside, the new one not yet in: the one gap
+            assert seen is None
+        else:
+            assert seen is not None
+        proc.kill()  # SIGKILL: no cleanup of any kind runs
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        return step
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.parametrize("kind", ["file", "dir"])
+@pytest.mark.parametrize("mode", ["exchange", "rename"])
+def test_writer_sigkilled_between_any_two_steps_leaves_old_or_new(tmp_path: Path, kind: str,
+                                                                  mode: str) -> None:
+    """Kill a real writer at each step boundary in turn, each kill on the result of the
+    previous one: the target is always the last finished content or the new one, whole, and
+    after the next writer's recovery (clean_orphans) no temp name is left."""
+    target = tmp_path / "out"
+    if kind == "file":
+        io.atomic_write_text(target, "gen0" * 50_000)
+    else:
+        _folder(target, "gen0")
+    current, gen, steps = "gen0", 0, []
+    for _ in range(2):  # every step twice, each time on the content the last kill left
+        stop = 1
+        while True:
+            gen += 1
+            new = f"g{gen:03d}"
+            step = _killed_at(kind, target, stop, mode, new)
+            io.clean_orphans(target)  # what the next writer runs first
+            got = _content(kind, target)
+            if step is None:  # ran to the end: the new content, no step left to kill at
+                assert got == new
+                current = new
+                break
+            steps.append(step)
+            assert got == (new if step in SWAPPED else current), (step, got)
+            current = got
+            assert sorted(p.name for p in tmp_path.iterdir()) == ["out"], step
+            stop += 1
+    want = {"file": ["file:created", "file:written", "file:synced", "file:replaced"],
+            "dir": (["dir:built", "dir:exchanged"] if mode == "exchange" else
+                    ["dir:built", "dir:named", "dir:aside", "dir:moved"])}[kind]
+    if kind == "dir" and mode == "exchange" and not _renameat2_works(tmp_path):
+        pytest.skip("this file system cannot exchange two folders (renameat2)")
+    assert steps == want * 2
+
+
+def _renameat2_works(tmp_path: Path) -> bool:
+    a, b = tmp_path / "probe-a", tmp_path / "probe-b"
+    a.mkdir()
+    b.mkdir()
+    try:
+        return io._exchange(a, b)
+    finally:
+        a.rmdir()
+        b.rmdir()
+
+
+def test_write_errors_name_the_target_and_keep_the_old_file(tmp_path: Path) -> None:
+    f = tmp_path / "x.pt"
+    io.atomic_write_bytes(f, b"old")
+
+    def full(out) -> None:  # noqa: ANN001
+        out.write(b"part")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(io.WriteError, match=rf"{f}: could not write it \(No space"):
+        io.atomic_write(f, full)
+
+    def missing_source(out) -> None:  # noqa: ANN001
+        open(tmp_path / "gone", "rb")  # noqa: SIM115
+
+    with pytest.raises(FileNotFoundError) as e:  # about another file: passed on as it is
+        io.atomic_write(f, missing_source)
+    assert not isinstance(e.value, io.WriteError)
+    assert f.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == ["x.pt"]

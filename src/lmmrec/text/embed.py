@@ -17,10 +17,17 @@ import pandas as pd
 from pydantic import Field
 
 from lmmrec.config import Strict
-from lmmrec.errors import ConfigError
+from lmmrec.errors import ConfigError, DataError
 from lmmrec.io import atomic_write_bytes, clean_orphans
+from lmmrec.layout import ARTIFACT
 from lmmrec.sqlite import retry_locked
-from lmmrec.text.artifact import read_manifest, write_manifest
+from lmmrec.text.artifact import (
+    artifact_texts,
+    load_items,
+    load_reviews,
+    read_manifest,
+    write_manifest,
+)
 
 LOCAL_MODEL = "all-MiniLM-L6-v2"
 
@@ -117,42 +124,26 @@ def embed_texts(texts: Sequence[str], cfg: EmbedConfig | None = None,
     return np.stack([found[k] for k in keys]).astype(np.float32)
 
 
-def artifact_texts(reviews: pd.DataFrame, items: pd.DataFrame | None = None) -> list[str]:
-    """Every distinct phrase of an artifact's reviews and item offers, sorted (so row order
-    is deterministic)."""
-    from lmmrec.text.artifact import PHRASE_COLUMNS
-
-    texts: set[str] = set()
-    for frame, cols in ((reviews, PHRASE_COLUMNS["reviews"]), (items, PHRASE_COLUMNS["items"])):
-        if frame is None:
-            continue
-        for col in cols:
-            for phrases in frame[col]:
-                texts.update(str(p) for p in phrases)
-    return sorted(texts)
-
-
 def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[str, Any]:
     """Embed every distinct phrase of the artifact; writes phrases.parquet + embeddings.npy."""
     from rich.console import Console
     from rich.progress import Progress
 
-    from lmmrec.text.artifact import load_items, load_reviews
-
     cfg = cfg or EmbedConfig()
     folder = Path(folder)
     manifest = read_manifest(folder)
-    for name in ("phrases.parquet", "embeddings.npy", "manifest.json"):
+    for name in (ARTIFACT.phrases, ARTIFACT.embeddings, ARTIFACT.manifest):
         clean_orphans(folder / name)  # temp files of an embed that was killed
     texts = artifact_texts(load_reviews(folder), load_items(folder))
     with Progress(console=Console(stderr=True)) as bar:
         task = bar.add_task("embed", total=len(texts))
         emb = embed_texts(texts, cfg, progress=lambda n: bar.advance(task, n))
     phrases, vectors = io.BytesIO(), io.BytesIO()
-    pd.DataFrame({"text": texts}).to_parquet(phrases, index=False, compression="zstd")
+    pd.DataFrame({ARTIFACT.phrase_text: texts}).to_parquet(phrases, index=False,
+                                                          compression="zstd")
     np.save(vectors, emb.astype(np.float16))
-    atomic_write_bytes(folder / "phrases.parquet", phrases.getvalue())
-    atomic_write_bytes(folder / "embeddings.npy", vectors.getvalue())
+    atomic_write_bytes(folder / ARTIFACT.phrases, phrases.getvalue())
+    atomic_write_bytes(folder / ARTIFACT.embeddings, vectors.getvalue())
     manifest["embedding"] = {"kind": cfg.kind, "model": cfg.model, "dim": int(emb.shape[1])
                              if emb.size else 0, "n_texts": len(texts), "dtype": "float16"}
     write_manifest(folder, manifest)
@@ -162,27 +153,25 @@ def embed_artifact(folder: str | Path, cfg: EmbedConfig | None = None) -> dict[s
 def load_embeddings(folder: str | Path) -> tuple[list[str], np.ndarray]:
     """(texts, float32 vectors) of an embedded artifact, checked against each other and the
     manifest, so a stale or foreign embedding file fails here rather than in training."""
-    from lmmrec.errors import DataError
-
     folder = Path(folder)
-    if not (folder / "embeddings.npy").exists() or not (folder / "phrases.parquet").exists():
+    phrases, embeddings = folder / ARTIFACT.phrases, folder / ARTIFACT.embeddings
+    if not embeddings.exists() or not phrases.exists():
         raise DataError("artifact has no embeddings: run `lmmrec embed` on it", path=folder)
     try:
-        texts = pd.read_parquet(folder / "phrases.parquet")["text"].tolist()
+        texts = pd.read_parquet(phrases)[ARTIFACT.phrase_text].tolist()
     except (OSError, ValueError, KeyError) as e:
         raise DataError(f"unreadable ({str(e)[:200]}): re-run `lmmrec embed`",
-                        path=folder / "phrases.parquet") from e
+                        path=phrases) from e
     try:
-        emb = np.load(folder / "embeddings.npy", allow_pickle=False).astype(np.float32)
+        emb = np.load(embeddings, allow_pickle=False).astype(np.float32)
     except (OSError, ValueError, EOFError) as e:  # truncated, or not an .npy file
         raise DataError(f"unreadable ({str(e)[:200]}): re-run `lmmrec embed`",
-                        path=folder / "embeddings.npy") from e
+                        path=embeddings) from e
     if emb.ndim != 2 or emb.shape[0] != len(texts):
-        raise DataError(f"embeddings have shape {emb.shape} but phrases.parquet has "
-                        f"{len(texts)} rows: re-run `lmmrec embed`",
-                        path=folder / "embeddings.npy")
+        raise DataError(f"embeddings have shape {emb.shape} but {ARTIFACT.phrases} has "
+                        f"{len(texts)} rows: re-run `lmmrec embed`", path=embeddings)
     dim = read_manifest(folder).get("embedding", {}).get("dim")
     if dim is not None and emb.shape[1] != dim:
         raise DataError(f"embeddings are {emb.shape[1]}-d but the manifest says {dim}-d",
-                        path=folder / "embeddings.npy", field="embedding.dim")
+                        path=embeddings, field="embedding.dim")
     return texts, emb

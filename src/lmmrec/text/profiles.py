@@ -18,14 +18,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import interaction_pairs, training_pairs, training_reviews
 from lmmrec.errors import DataError
+from lmmrec.layout import ARTIFACT, FINGERPRINT
 from lmmrec.llm.grounding import Grounding
-from lmmrec.text.artifact import load_items, load_reviews, read_manifest
-from lmmrec.text.embed import artifact_texts, load_embeddings
+from lmmrec.text.artifact import artifact_texts, load_items, load_reviews, read_manifest
+from lmmrec.text.embed import load_embeddings
 
 ITEM_POS_WEIGHT = 0.5
 MIN_ALIGNED_SHARE = 0.5  # below this share of artifact pairs found in the dataset: wrong ids
@@ -111,27 +113,10 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     user's or item's own words; training uses the artifact as exported. ``only_pairs``:
     use only these training (user_id, item_id) reviews (an extraction budget)."""
     artifact = Path(artifact)
-    manifest = read_manifest(artifact)
-    fingerprint = manifest.get("interactions_fingerprint")
-    # Matched on the interactions, not the name: the same data prepared from a renamed file
-    # is the same dataset. An artifact exported before fingerprints falls back on the name.
-    if not fingerprint and manifest.get("dataset") not in (None, ds.name):
-        raise DataError(f"artifact is for dataset {manifest.get('dataset')!r}, "
-                        f"not {ds.name!r}", path=artifact / "manifest.json", field="dataset")
-    same_data = bool(fingerprint) and fingerprint == ds.fingerprint
+    fingerprint = _check_dataset(ds, artifact)
     reviews = load_reviews(artifact)
     phrases, emb = load_embeddings(artifact)
-    known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
-                                                strict=True)}
-    uidx, iidx = ds.user_index, ds.item_index
-    # whole interactions, not ids one by one: numeric ids of another dataset often exist here
-    # (a matching fingerprint already says every artifact pair is an interaction here)
-    aligned = len(known) if same_data else len(known & interaction_pairs(ds))
-    if known and aligned / len(known) < MIN_ALIGNED_SHARE:
-        raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
-                        f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
-                        "this dataset" + (" (nor does its interactions fingerprint)"
-                                          if fingerprint else ""), path=artifact / "reviews.parquet", field="user_id/item_id")
+    _check_aligned(ds, artifact, reviews, fingerprint)
     allowed = training_pairs(ds)
     pairs = list(zip(reviews["user_id"].astype(str), reviews["item_id"].astype(str),
                      strict=True))
@@ -141,26 +126,90 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     tr = reviews[keep].sort_values(["user_id", "item_id"], kind="stable")
     vocab = {p: j for j, p in enumerate(phrases)}
     offers = load_items(artifact)
-    offers = offers[offers["item_id"].astype(str).isin(iidx)]
+    offers = offers[offers["item_id"].astype(str).isin(ds.item_index)]
     missing = set(artifact_texts(tr, offers)) - vocab.keys()
     if missing:  # an export newer than its embeddings: never drop phrases silently
         raise DataError(f"{len(missing)} phrase(s) of training reviews or item offers have "
-                        f"no embedding (e.g. {sorted(missing)[0]!r}): re-run `lmmrec embed {artifact}`",
-                        path=artifact / "phrases.parquet")
-    users = np.array([uidx[str(u)] for u in tr["user_id"]], dtype=np.int64)
-    items = np.array([iidx[str(i)] for i in tr["item_id"]], dtype=np.int64)
-    n = len(tr)
-    rev = np.arange(n)
-    pos, neg, attr = tr["pos"].tolist(), tr["neg"].tolist(), tr["attr"].tolist()
+                        f"no embedding (e.g. {sorted(missing)[0]!r}): re-run "
+                        f"`lmmrec embed {artifact}`", path=artifact / ARTIFACT.phrases)
+    users = np.array([ds.user_index[str(u)] for u in tr["user_id"]], dtype=np.int64)
+    items = np.array([ds.item_index[str(i)] for i in tr["item_id"]], dtype=np.int64)
+    lists = [tr[c].tolist() for c in ARTIFACT.review_phrases]  # pos, neg, attr
     dropped = 0
     if grounded:
-        texts = _review_texts(ds, users, items)
-        (pos, a), (neg, b), (attr, c) = (_grounded_lists(x, texts) for x in (pos, neg, attr))
-        listing = _listing_texts(ds, offers["item_id"].astype(str).map(iidx).to_numpy())
-        (o_attr, d), (o_serves, e) = (_grounded_lists(offers[f].tolist(), listing)
-                                      for f in ("attr", "serves"))
-        offers = offers.assign(attr=o_attr, serves=o_serves)
-        dropped = a + b + c + d + e
+        lists, offers, dropped = _grounded(ds, users, items, lists, offers)
+    prof = _weigh(ds, users, items, lists, offers, vocab, phrases, emb)
+    prof.stats = {
+        "train_reviews_used": len(tr),
+        # this split's training interactions (each may have a review) vs those extracted
+        "train_interactions": len(allowed),
+        "train_coverage": round(len(tr) / max(1, len(allowed)), 4),
+        "reviews_excluded_not_train": int((~in_train).sum()),
+        "users_with_profile": int((prof.user_pos.getnnz(axis=1) > 0).sum()),
+        "items_with_profile": int((prof.item.getnnz(axis=1) > 0).sum()),
+        "items_with_offer": int(len(set(_listed(ds, offers).tolist()))),
+        "n_phrases": len(phrases),
+        **({"ungrounded_phrases_dropped": dropped} if grounded else {}),
+    }
+    return prof
+
+
+def _check_dataset(ds: PreparedDataset, artifact: Path) -> str | None:
+    """The artifact's interactions fingerprint; a DataError if it names another dataset.
+
+    Matched on the interactions, not the name: the same data prepared from a renamed file
+    is the same dataset. An artifact exported before fingerprints falls back on the name."""
+    manifest = read_manifest(artifact)
+    fingerprint = manifest.get(FINGERPRINT)
+    if not fingerprint and manifest.get("dataset") not in (None, ds.name):
+        raise DataError(f"artifact is for dataset {manifest.get('dataset')!r}, "
+                        f"not {ds.name!r}", path=artifact / ARTIFACT.manifest, field="dataset")
+    return fingerprint
+
+
+def _check_aligned(ds: PreparedDataset, artifact: Path, reviews: pd.DataFrame,
+                   fingerprint: str | None) -> None:
+    """Refuse an artifact whose (user, item) pairs are mostly not interactions of ``ds``."""
+    known = {(str(u), str(i)) for u, i in zip(reviews["user_id"], reviews["item_id"],
+                                                strict=True)}
+    # whole interactions, not ids one by one: numeric ids of another dataset often exist here
+    # (a matching fingerprint already says every artifact pair is an interaction here)
+    same_data = bool(fingerprint) and fingerprint == ds.fingerprint
+    aligned = len(known) if same_data else len(known & interaction_pairs(ds))
+    if known and aligned / len(known) < MIN_ALIGNED_SHARE:
+        raise DataError(f"only {aligned} of {len(known)} artifact (user, item) pairs are "
+                        f"interactions of dataset {ds.name!r}: the artifact's ids do not match "
+                        "this dataset" + (" (nor does its interactions fingerprint)"
+                                          if fingerprint else ""),
+                        path=artifact / ARTIFACT.reviews, field="user_id/item_id")
+
+
+def _grounded(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
+              lists: list[list[Any]], offers: pd.DataFrame
+              ) -> tuple[list[list[Any]], pd.DataFrame, int]:
+    """Review phrase lists and item offers kept to the phrases grounded in their source
+    (the training review; the item's listing); how many phrases were dropped."""
+    texts = _review_texts(ds, users, items)
+    kept = [_grounded_lists(x, texts) for x in lists]
+    listing = _listing_texts(ds, _listed(ds, offers))
+    (o_attr, d), (o_serves, e) = (_grounded_lists(offers[f].tolist(), listing)
+                                  for f in ARTIFACT.item_phrases)
+    offers = offers.assign(attr=o_attr, serves=o_serves)
+    return [k for k, _ in kept], offers, sum(n for _, n in kept) + d + e
+
+
+def _listed(ds: PreparedDataset, offers: pd.DataFrame) -> np.ndarray:
+    """Dense item index of each item offer."""
+    return np.array([ds.item_index[str(i)] for i in offers["item_id"]], dtype=np.int64)
+
+
+def _weigh(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
+           lists: list[list[Any]], offers: pd.DataFrame, vocab: dict[str, int],
+           phrases: list[str], emb: np.ndarray) -> Profiles:
+    """Phrase weights per review, summed per user and per item, each row normalised."""
+    pos, neg, attr = lists
+    n = len(users)
+    rev = np.arange(n)
     review_user_w = _weights(rev, pos, vocab, n)
     review_item_w = (_weights(rev, attr, vocab, n)
                      + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
@@ -168,24 +217,12 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     to_item = sp.csr_matrix((np.ones(n, np.float32), (items, rev)), shape=(ds.n_items, n))
     user_pos = _row_normalise((to_user @ review_user_w).tocsr())
     user_neg = _row_normalise((to_user @ _weights(rev, neg, vocab, n)).tocsr())
-    listed = np.array([iidx[str(i)] for i in offers["item_id"]], dtype=np.int64)
+    listed = _listed(ds, offers)
     offer_w = (_weights(listed, offers["attr"].tolist(), vocab, ds.n_items)
                + _weights(listed, offers["serves"].tolist(), vocab, ds.n_items, ITEM_POS_WEIGHT))
     item = _row_normalise((to_item @ review_item_w + offer_w).tocsr())
-    stats = {
-        "train_reviews_used": int(n),
-        # this split's training interactions (each may have a review) vs those extracted
-        "train_interactions": len(allowed),
-        "train_coverage": round(n / max(1, len(allowed)), 4),
-        "reviews_excluded_not_train": int((~in_train).sum()),
-        "users_with_profile": int((user_pos.getnnz(axis=1) > 0).sum()),
-        "items_with_profile": int((item.getnnz(axis=1) > 0).sum()),
-        "items_with_offer": int(len(set(listed.tolist()))),
-        "n_phrases": len(phrases),
-        **({"ungrounded_phrases_dropped": dropped} if grounded else {}),
-    }
     return Profiles(phrases, emb, user_pos, user_neg, item, users, items,
-                    _row_normalise(review_user_w), _row_normalise(review_item_w), stats)
+                    _row_normalise(review_user_w), _row_normalise(review_item_w))
 
 
 def _review_texts(ds: PreparedDataset, users: np.ndarray, items: np.ndarray) -> list[str]:

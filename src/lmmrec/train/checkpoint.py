@@ -1,46 +1,28 @@
-"""Atomic checkpoint files and restorable RNG state (plain types and tensors only, so
-`torch.load(weights_only=True)` can read them back)."""
+"""Checkpoint files and restorable RNG state (plain types and tensors only, so
+`torch.load(weights_only=True)` can read them back). Files are written by lmmrec.io."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from lmmrec.errors import DataError, LmmrecError
+from lmmrec import io
+from lmmrec.errors import DataError
 
-
-class WriteError(LmmrecError, OSError):
-    """A file could not be written (full disk, no permission); the old one is kept."""
-
-
-def atomic_write_bytes(path: Path, write) -> None:  # noqa: ANN001
-    """Call write(file) on a temp file in path's folder, then os.replace it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as e:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(e, OSError) and not isinstance(e, LmmrecError):
-            err = WriteError(f"{path}: could not write it ({e.strerror or e}); "
-                             "the previous version, if any, is unchanged")
-            err.errno = e.errno
-            raise err from e
-        raise
+# TODO(merge): trainer.py and the experiment harness (grid/pick/stats) to import these from
+# lmmrec.io, and tests/reliability/test_train_resume.py to call io.atomic_write; then drop.
+WriteError = io.WriteError
+atomic_write_bytes = io.atomic_write
+write_text = io.atomic_write_text
 
 
 def save(obj: Any, path: Path) -> None:
-    atomic_write_bytes(Path(path), lambda f: torch.save(obj, f))
+    """torch.save ``obj`` to ``path`` atomically (a WriteError keeps the old file)."""
+    io.atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load(path: Path, device: str | torch.device = "cpu", keys: tuple[str, ...] = ()) -> Any:
@@ -73,10 +55,6 @@ def load_weights(model: torch.nn.Module, weights: Any, path: Path) -> None:
 def one_line(e: BaseException, limit: int = 300) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return text if len(text) <= limit else text[:limit] + " ..."
-
-
-def write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(Path(path), lambda f: f.write(text.encode("utf-8")))
 
 
 def rng_state(sampler_rng: np.random.Generator) -> dict[str, Any]:

@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lmmrec.data.dataset import PreparedDataset
+from lmmrec.data.dataset import PreparedDataset, is_prepared
+from lmmrec.data.pipeline import write_atomic
 
 FILES = {"train": "trn_mat.pkl", "val": "val_mat.pkl", "test": "tst_mat.pkl"}
 
@@ -53,7 +54,6 @@ def load_rlmrec_splits(root: str | Path, max_users: int | None = None) -> Prepar
 def prepared_copy(root: str | Path, out: str | Path) -> Path:
     """A prepared folder of the split pickles in ``root``, written once to ``out``."""
     out = Path(out)
-    if not (out / "manifest.json").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        load_rlmrec_splits(root).save(out)
+    if not is_prepared(out):
+        write_atomic(load_rlmrec_splits(root), out)
     return out

@@ -19,7 +19,8 @@ from pathlib import Path
 from lmmrec.errors import ConfigError, LmmrecError
 
 LOCK = ".lock"
-# every file `fit` writes; atomic writes go through ".NAME.<random>.tmp" beside them
+# every file `fit` writes; lmmrec.io writes each through a temp file ".NAME.<pid, random>.tmp"
+# beside it (older versions: ".NAME.<random>.tmp"; both are cleaned)
 RUN_FILES = ("config.json", "resolved.json", "log.jsonl", "checkpoint.pt", "best.pt",
              "metrics.json")
 
