@@ -10,7 +10,9 @@ import yaml
 
 from lmmrec.errors import ConfigError
 from lmmrec.experiment.grid import run_experiment
-from lmmrec.experiment.spec import experiment_from_dict, load_experiment, plan
+from lmmrec.experiment.plan import plan
+from lmmrec.experiment.spec import experiment_from_dict, load_experiment
+from lmmrec.experiment.stats import table
 from lmmrec.train import trainer
 
 FAST = ["train.max_epochs=2", "train.eval_every=1", "train.progress=false",
@@ -73,8 +75,6 @@ def test_grid_resumes_after_interruption_without_rerunning_finished_cells(
     assert fourth.calls == [("seed1", False)]  # nothing to resume from: fresh run
 
     # the table of the finished grid
-    from lmmrec.experiment.stats import table
-
     summary = table(tmp_path / "out", show=False)
     assert summary["reference"] == "base"
     (g,) = summary["groups"]
