@@ -10,7 +10,9 @@ import yaml
 
 from lmmrec.errors import ConfigError
 from lmmrec.experiment.grid import run_experiment
-from lmmrec.experiment.spec import experiment_from_dict, load_experiment, plan
+from lmmrec.experiment.plan import plan
+from lmmrec.experiment.spec import experiment_from_dict, load_experiment
+from lmmrec.experiment.stats import table
 from lmmrec.train import trainer
 from lmmrec.train.callbacks import StopAfter
 
@@ -74,8 +76,6 @@ def test_grid_resumes_after_interruption_without_rerunning_finished_cells(
     assert fourth.calls == [("seed1", False)]  # nothing to resume from: fresh run
 
     # the table of the finished grid
-    from lmmrec.experiment.stats import table
-
     summary = table(tmp_path / "out", show=False)
     assert summary["reference"] == "base"
     (g,) = summary["groups"]
@@ -174,6 +174,23 @@ def test_cell_with_a_run_of_another_config_is_refused(beauty, tmp_path, monkeypa
     with pytest.raises(ConfigError, match=r"seed1: holds a run of a different config.*optim\.lr"):
         run_experiment(experiment_from_dict(d, tmp_path))
 
+
+
+def test_cell_whose_config_spelt_out_defaults_is_kept(beauty, tmp_path, monkeypatch):
+    """A run whose config.json listed keys at their defaults (presets used to) is the same
+    run as one that leaves them out: it is reused, not refused."""
+    d = spec(tmp_path / "out", beauty, seeds=[1])
+    run_experiment(experiment_from_dict(d, tmp_path))
+    cell = next((tmp_path / "out").rglob("seed1"))
+    stored = json.loads((cell / "config.json").read_text())
+    stored["backbone"] = {**stored["backbone"], "dim": 32}  # the default, spelt out
+    (cell / "config.json").write_text(json.dumps(stored))
+    _no_fit(monkeypatch)
+    run_experiment(experiment_from_dict(d, tmp_path))  # no ConfigError
+    stored["backbone"]["dim"] = 16  # a real difference is still refused
+    (cell / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(ConfigError, match=r"seed1: holds a run of a different config.*backbone\.dim"):
+        run_experiment(experiment_from_dict(d, tmp_path))
 
 @pytest.mark.slow
 def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from lmmrec.data.dataset import PreparedDataset
 from lmmrec.llm import job
 from lmmrec.llm.backends import OpenAIBackend, OpenAIConfig
 from lmmrec.llm.prompts import PROMPT_VERSION
@@ -202,8 +203,6 @@ def test_dry_run_and_stats(small_dir: Path, small_inputs, tmp_path: Path, cli) -
         assert key in stats, key
     assert (stats["done"], stats["failed"], stats["pending"]) == (10, 0, n - 10)
     # training reviews of this split: extraction goes training first, so the 10 are training
-    from lmmrec.data.dataset import PreparedDataset
-
     ds = PreparedDataset.load(small_dir)
     tr = ds.interactions[ds.interactions["split"] == "train"]
     train_keys = set(zip(ds.users["raw_id"].astype(str).to_numpy()[tr["user"].to_numpy()],

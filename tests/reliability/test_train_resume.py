@@ -74,6 +74,7 @@ import os, signal, sys
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from reliability.train_helpers import config
+from lmmrec import io
 from lmmrec.train import checkpoint as ckpt
 from lmmrec.train.trainer import fit
 
@@ -84,7 +85,7 @@ def half_then_killed(f):
     os.kill(os.getpid(), signal.SIGKILL)
 def save(obj, path):
     if Path(path).name == "best.pt":  # the write after the final check, cut short
-        ckpt.atomic_write_bytes(Path(path), half_then_killed)
+        io.atomic_write(Path(path), half_then_killed)
     return real(obj, path)
 ckpt.save = save
 fit(config(Path({data!r})), Path({out!r}))

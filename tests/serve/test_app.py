@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from lmmrec.cli.main import main
 from lmmrec.serve.app import MAX_K, ServeSettings, create_app
 
 MAX_BODY = 2048
@@ -210,8 +211,6 @@ def test_no_key_configured_means_open(client, recommender):
 def test_serve_command_builds_the_app_once_with_the_key(lmmrec_run, recommender,
                                                          monkeypatch):
     import uvicorn
-
-    from lmmrec.cli.main import main
 
     started = {}
     monkeypatch.setenv("MY_KEY", "from-env")

@@ -1,6 +1,8 @@
 """CLI commands: `lmmrec experiment run | noise | table | pick` (`--dry-run` validates and lists).
 
-Heavy imports happen inside the commands so `lmmrec --help` stays fast.
+`lmmrec --help` imports this module: lmmrec.experiment (torch, via the metrics and the
+aligners), lmmrec.config (pydantic) and rich are imported inside the commands, so it stays
+fast.
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from lmmrec.errors import ConfigError
 
 experiment_app = typer.Typer(
     help="Grids of runs (datasets x backbones x variants x seeds), result tables with "
@@ -89,7 +93,6 @@ def noise_cmd(
     write OUT/noise/results.md|json and the plot (metric vs noise level)."""
     from rich.console import Console
 
-    from lmmrec.errors import ConfigError
     from lmmrec.experiment.grid import noise_report, run_experiment
 
     exp = _load(file)
@@ -117,7 +120,6 @@ def table_cmd(
 ) -> None:
     """Mean ± std per (dataset, backbone, variant), relative improvement vs the reference,
     paired t-test and Wilcoxon over seeds; writes DIR/results.md and DIR/results.json."""
-    from lmmrec.errors import ConfigError
     from lmmrec.experiment.stats import RESULTS_JSON, RESULTS_MD, table
 
     if split not in (None, "test", "val"):

@@ -1,4 +1,9 @@
-"""CLI: `lmmrec extract [...]`, `extract stats | merge | export`, and `lmmrec embed`."""
+"""CLI: `lmmrec extract [...]`, `extract stats | merge | export`, and `lmmrec embed`.
+
+`lmmrec --help` imports this module: lmmrec modules that pull pandas, pydantic or torch
+(the dataset, the job, prompts, backends, artifacts, embeddings) are imported inside the
+commands that use them; the light ones (the store, the worker launcher) at the top.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,8 @@ from typing import Annotated
 import typer
 
 from lmmrec.errors import ConfigError, LmmrecError
+from lmmrec.llm.store import Store, check_store_path, merge_stores
+from lmmrec.llm.workers import run_workers
 
 extract_app = typer.Typer(help="LLM motivation extraction (resumable, sharded, budgeted).",
                           invoke_without_command=True, rich_markup_mode=None)
@@ -23,7 +30,7 @@ Overrides = Annotated[list[str] | None, typer.Option(
 
 
 def _backend_config(backend: str, config: Path | None, overrides: list[str] | None):
-    from lmmrec.config import load_config
+    from lmmrec.config import load_config  # pydantic: lazy (see the top)
     from lmmrec.llm.backends import BackendConfig
 
     return load_config(BackendConfig, [config] if config else [], overrides or [],
@@ -61,32 +68,15 @@ def extract_cmd(
     With --items: per-item offers from the item listings (prompt item_v1)."""
     if ctx.invoked_subcommand is not None:
         return
-    if limit is not None and limit < 0:
-        raise ConfigError(f"--limit {limit}: must be 0 or more")
-    if workers < 1:
-        raise ConfigError(f"--workers {workers}: must be 1 or more")
-    if store is not None:
-        from lmmrec.llm.store import check_store_path
-
-        check_store_path(store, writable=not dry_run)  # before a model is loaded
+    data, store = _check_options(data, store, limit, shard, workers, dry_run)
     if workers > 1 and not dry_run:
-        if shard is not None or limit is not None:
-            raise ConfigError("--workers cannot be combined with --shard or --limit")
-        if data is None or store is None:
-            raise ConfigError("--data and --store are required")
-        from lmmrec.llm.workers import run_workers
-
         typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
                                           workers, retry_failed, items=items,
                                           prompt=prompt or _store_prompt(store)), indent=2))
         return
-    if data is None or store is None:
-        # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
-        raise ConfigError("--data and --store are required")
-    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.data.dataset import PreparedDataset  # pandas, pydantic: lazy (see the top)
     from lmmrec.llm import job
     from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, review_prompt
-    from lmmrec.llm.store import Store
 
     prompt = prompt or _store_prompt(store)
     review_prompt(prompt)  # an unknown version fails before anything loads
@@ -98,23 +88,49 @@ def extract_cmd(
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
     shares = _shares(budget, items, dry_run)
-    if dry_run:  # reads the store if there is one; never creates it
-        out = []
-        with Store(store if store.exists() else ":memory:") as st:
-            avg = _avg_output_tokens(st)
-            for share in shares:
-                p = job.plan(job.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
-                out.append({"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
-                            **({"budget": share} if budget else {}),
-                            **p.estimate(price_prompt, price_output, avg)})
+    if dry_run:
+        ests = _estimates(ds, inputs, store, sh, shares, limit, retry_failed, price_prompt,
+                          price_output)
+        out = [{"dataset": ds.name, "backend": cfg.kind, "shard": shard or "0/1",
+                **({"budget": share} if budget else {}), **e}
+               for share, e in zip(shares, ests, strict=True)]
         typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
         return
     inputs = job.within_budget(ds, inputs, shares[0])
     _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
 
 
+def _check_options(data: Path | None, store: Path | None, limit: int | None,
+                   shard: str | None, workers: int, dry_run: bool) -> tuple[Path, Path]:
+    """(data, store), once the options make sense; before a model or a dataset is loaded."""
+    if limit is not None and limit < 0:
+        raise ConfigError(f"--limit {limit}: must be 0 or more")
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: must be 1 or more")
+    if store is not None:
+        check_store_path(store, writable=not dry_run)  # before a model is loaded
+    if workers > 1 and not dry_run and (shard is not None or limit is not None):
+        raise ConfigError("--workers cannot be combined with --shard or --limit")
+    if data is None or store is None:
+        # LmmrecError, not typer.BadParameter: main() maps it to a message and exit code 2
+        raise ConfigError("--data and --store are required")
+    return data, store
+
+
+def _estimates(ds, inputs, store: Path, sh, shares: list[float], limit: int | None,
+               retry_failed: bool, price_prompt: float, price_output: float) -> list[dict]:
+    """The cost estimate of each budget share; reads the store if there is one, never
+    creates it."""
+    from lmmrec.llm import job  # pandas: lazy (see the top)
+
+    with Store(store if store.exists() else ":memory:") as st:
+        avg = _avg_output_tokens(st)
+        return [job.plan(job.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
+                .estimate(price_prompt, price_output, avg) for share in shares]
+
+
 def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float]:
-    from lmmrec.llm.budget import parse_shares
+    from lmmrec.llm.budget import parse_shares  # pandas: lazy (see the top)
 
     if budget is None:
         return [1.0]
@@ -128,8 +144,7 @@ def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float]:
 
 def _store_prompt(store: Path | None) -> str:
     """The review prompt a store was made with (resuming keeps it), else the default."""
-    from lmmrec.llm.prompts import PROMPT_VERSION
-    from lmmrec.llm.store import Store
+    from lmmrec.llm.prompts import PROMPT_VERSION  # pydantic: lazy (see the top)
 
     if store is not None and store.is_file():
         with Store(store) as st:
@@ -140,7 +155,7 @@ def _store_prompt(store: Path | None) -> str:
 
 
 def _avg_output_tokens(st) -> float:
-    from lmmrec.llm.job import DEFAULT_OUTPUT_TOKENS
+    from lmmrec.llm.job import DEFAULT_OUTPUT_TOKENS  # pandas: lazy (see the top)
 
     c = st.counts()
     n = c["done"] + c["failed"]
@@ -148,7 +163,7 @@ def _avg_output_tokens(st) -> float:
 
 
 def _run(cfg, name, inputs, store_path, sh, limit, retry_failed, version) -> None:
-    from lmmrec.llm.backends import make_backend
+    from lmmrec.llm.backends import make_backend  # pydantic: lazy (see the top)
 
     backend = make_backend(cfg)
     try:
@@ -168,9 +183,8 @@ def _run_with(backend, name, inputs, store_path, sh, limit, retry_failed, versio
         TimeRemainingColumn,
     )
 
-    from lmmrec.llm import job
+    from lmmrec.llm import job  # pandas, pydantic: lazy (see the top)
     from lmmrec.llm.prompts import prompt_fingerprint
-    from lmmrec.llm.store import Store
 
     with Store(store_path, backend.model_id, version, prompt_fingerprint(version)) as st:
         p = job.plan(inputs, st, sh, limit, retry_failed)
@@ -240,15 +254,13 @@ def stats_cmd(
     """Counts of a store: done, failed, pending (distinct texts, one LLM request each),
     tokens; with --data, progress on DATA in reviews and in texts, as `extract export`
     reports it."""
-    from lmmrec.llm.store import Store
-
     if not store.exists():
         raise LmmrecError(f"{store}: store not found")
     with Store(store) as st:
         out = {**st.meta(), **st.counts()}
         out["pending"] = None
         if data is not None:
-            from lmmrec.data.dataset import PreparedDataset
+            from lmmrec.data.dataset import PreparedDataset  # pandas: lazy (see the top)
             from lmmrec.llm import job
 
             ds = PreparedDataset.load(data, require_splits=False)
@@ -272,8 +284,6 @@ def merge_cmd(
     out: Annotated[Path, typer.Option(help="target store (created or extended)")],
 ) -> None:
     """Join shard stores; idempotent; refuses stores of another model or prompt version."""
-    from lmmrec.llm.store import merge_stores
-
     typer.echo(json.dumps(merge_stores(out, sources)))
 
 
@@ -289,7 +299,7 @@ def export_cmd(
 ) -> None:
     """Write the motivation artifact (Parquet + manifest) of DATA's reviews from a store.
     An existing OUT is replaced only with --overwrite, and only if it is an artifact."""
-    from lmmrec.text.artifact import export_artifact
+    from lmmrec.text.artifact import export_artifact  # pandas: lazy (see the top)
 
     manifest = export_artifact(store, out, data, item_store, overwrite=overwrite)
     counts = manifest["counts"]  # reviews; "texts": the same in distinct LLM requests
@@ -305,7 +315,7 @@ def import_cmd(
     items: Annotated[bool, typer.Option("--items", help="seed an item store")] = False,
 ) -> None:
     """Seed a store from an artifact, so extraction resumes where the artifact ends."""
-    from lmmrec.text.artifact import import_artifact
+    from lmmrec.text.artifact import import_artifact  # pandas: lazy (see the top)
 
     typer.echo(json.dumps({"imported": import_artifact(artifact, store, items)}))
 
@@ -318,7 +328,7 @@ def embed_cmd(
     batch_size: Annotated[int, typer.Option(help="texts per batch")] = 256,
 ) -> None:
     """Embed every distinct phrase and summary of an artifact (cached by text hash)."""
-    from lmmrec.text.embed import EmbedConfig, embed_artifact
+    from lmmrec.text.embed import EmbedConfig, embed_artifact  # pandas: lazy (see the top)
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size {batch_size}: must be 1 or more")

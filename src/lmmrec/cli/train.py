@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from lmmrec.errors import ConfigError, LmmrecError
+from lmmrec.train.runfolder import claim
 
 
 def train(
@@ -33,37 +36,15 @@ def train(
                                    "batch)."),
 ) -> None:
     """Train a backbone: BPR, early stopping on validation Recall@20, then one test pass."""
-    import os
-
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: use one or the other")
-    from lmmrec.train.config import resolve_config
-    from lmmrec.train.trainer import CONFIG, fit, read_config
+    # pydantic, torch: imported when a run starts, so `lmmrec --help` stays fast
+    from lmmrec.train.trainer import fit
 
     if resume:
-        stored = out / CONFIG
-        if not stored.exists():
-            raise ConfigError(f"--resume: {stored} not found")
-        if backbone or data or config or sets or motivations:
-            typer.secho("note: --resume uses the run's stored config; other options ignored",
-                        err=True)
-        cfg = read_config(out)
+        cfg = _stored_config(out, bool(backbone or data or config or sets or motivations))
     else:
-        if backbone is None:
-            raise ConfigError("--backbone is required (unless --resume)")
-        base = {"method": method}
-        if data is not None:
-            base["data"] = str(data.resolve())
-        if motivations is not None:
-            base["motivations"] = str(motivations.resolve())
-        cfg = resolve_config(backbone, config, sets, base=base)  # a bad config moves nothing
-        if int(os.environ.get("RANK", "0")) == 0:  # rank 0 alone writes the run folder
-            from lmmrec.train.runfolder import claim
-
-            old = claim(out, overwrite)
-            if old is not None:
-                typer.secho(f"note: replacing the run in {out}; the old one waits in {old} "
-                            "until the new one has finished", err=True)
+        cfg = _new_config(out, overwrite, backbone, data, config, sets, method, motivations)
     if nproc > 1:
         _relaunch(nproc, out, backbone, data, config, sets, method, motivations, resume)
         return
@@ -74,12 +55,45 @@ def train(
     _print_metrics(result.get("test", {}), f"test (best epoch {result.get('best_epoch')})")
 
 
+def _stored_config(out: Path, other_options: bool) -> Any:
+    """--resume: the run's own config.json (any other option given is ignored)."""
+    from lmmrec.train.trainer import CONFIG, read_config  # torch: lazy, as in `train`
+
+    stored = out / CONFIG
+    if not stored.exists():
+        raise ConfigError(f"--resume: {stored} not found")
+    if other_options:
+        typer.secho("note: --resume uses the run's stored config; other options ignored",
+                    err=True)
+    return read_config(out)
+
+
+def _new_config(out: Path, overwrite: bool, backbone: str | None, data: Path | None,
+                config: list[Path], sets: list[str], method: str,
+                motivations: Path | None) -> Any:
+    """The run's config from the options; rank 0 then claims the run folder."""
+    from lmmrec.train.config import resolve_config  # pydantic: lazy, as in `train`
+
+    if backbone is None:
+        raise ConfigError("--backbone is required (unless --resume)")
+    base = {"method": method}
+    if data is not None:
+        base["data"] = str(data.resolve())
+    if motivations is not None:
+        base["motivations"] = str(motivations.resolve())
+    cfg = resolve_config(backbone, config, sets, base=base)  # a bad config moves nothing
+    if int(os.environ.get("RANK", "0")) == 0:  # rank 0 alone writes the run folder
+        old = claim(out, overwrite)
+        if old is not None:
+            typer.secho(f"note: replacing the run in {out}; the old one waits in {old} "
+                        "until the new one has finished", err=True)
+    return cfg
+
+
 def _relaunch(nproc: int, out: Path, backbone: str | None, data: Path | None,
               config: list[Path], sets: list[str], method: str, motivations: Path | None,
               resume: bool) -> None:
     """`torchrun --standalone --nproc_per_node N -m lmmrec train ...` with these options."""
-    import os
-
     from torch.distributed.run import main as torchrun
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -107,7 +121,7 @@ def _relaunch(nproc: int, out: Path, backbone: str | None, data: Path | None,
 def evaluate(run_dir: Path = typer.Argument(..., help="A finished run folder."),
              split: str = typer.Option("test", "--split", help="test or val.")) -> None:
     """Reload a run's best weights and recompute its metrics."""
-    from lmmrec.train.trainer import evaluate_run
+    from lmmrec.train.trainer import evaluate_run  # torch: lazy, as in `train`
 
     if split not in ("test", "val"):
         raise ConfigError(f"--split must be test or val, got {split!r}")

@@ -9,22 +9,33 @@ after each cell), so `lmmrec experiment table OUT` knows the cells and the refer
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
+import os
 import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+from rich.console import Console
+from rich.table import Table
 
-from lmmrec.experiment.spec import (
-    DATA_DIR,
-    NOISE_DIR,
-    SPEC_FILE,
-    STATE_FILE,
-    Cell,
-    Experiment,
-    Plan,
-    plan,
+from lmmrec.data.dataset import is_prepared
+from lmmrec.data.pipeline import prepare_to
+from lmmrec.errors import ConfigError
+from lmmrec.experiment.noise import (
+    inject_interactions,
+    noise_markdown,
+    noise_summary,
+    noise_text,
+    plot_noise,
 )
+from lmmrec.experiment.plan import Cell, Plan, plan
+from lmmrec.experiment.spec import DATA_DIR, NOISE_DIR, SPEC_FILE, STATE_FILE, Experiment
+from lmmrec.io import atomic_write_text as write_text
+from lmmrec.train import trainer
 
 CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
 
@@ -43,8 +54,6 @@ def cell_status(cell: Cell) -> str:
 
 def _write_state(p: Plan, statuses: dict[Path, dict[str, Any]],
                  only: list[str] | None = None) -> None:
-    from lmmrec.train.checkpoint import write_text
-
     exp = p.exp
     cells = []
     for c in p.cells:
@@ -72,9 +81,6 @@ def _stored_cells(path: Path) -> list[dict[str, Any]]:
 
 def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
     """Prepare raw datasets and build noised copies that the cells to run read."""
-    from lmmrec.data.pipeline import prepare_to
-    from lmmrec.experiment import noise
-
     exp = p.exp
     wanted = {Path(c.config.data) for c in todo}
     wanted |= {Path(c.config.motivations) for c in todo
@@ -85,7 +91,7 @@ def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
             wanted.add(j.src)
     for name, d in exp.spec.datasets.items():
         target = exp.out / DATA_DIR / name
-        if d.prepare is None or target not in wanted or (target / "manifest.json").exists():
+        if d.prepare is None or target not in wanted or is_prepared(target):
             continue
         a = d.prepare
         say(f"preparing {name} -> {target}")
@@ -96,11 +102,11 @@ def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
         if j.dst not in job_dst:
             continue
         if j.kind == "interactions":
-            rec = noise.inject_interactions(j.src, j.dst, j.level, j.seed)
+            rec = inject_interactions(j.src, j.dst, j.level, j.seed)
             say(f"noise {j.level * 100:g} %: {rec['n_added']} fake training interactions "
                 f"-> {j.dst}")
         else:
-            rec = noise.noise_text(j.src, j.dst, j.level, j.seed)
+            rec = noise_text(j.src, j.dst, j.level, j.seed)
             say(f"noise {j.level * 100:g} %: {sum(rec['n_replaced'].values())} phrases "
                 f"replaced -> {j.dst}")
 
@@ -112,18 +118,12 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
     """Validate every cell, then run the selected ones; returns a summary.
     ``only``: run these datasets alone; the state file keeps the other datasets' cells.
     ``jobs``: cells trained at once, each in its own process (see `_run_parallel`)."""
-    from lmmrec.errors import ConfigError
-    from lmmrec.train import trainer
-
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: expected at least 1")
-    if console is None:
-        from rich.console import Console
-
-        console = Console()
+    out = console if console is not None else Console()
 
     def say(msg: str) -> None:
-        console.print(msg, highlight=False)
+        out.print(msg, highlight=False)
 
     p = plan(exp, only=only)  # the whole plan is validated, whatever part runs
     chosen: dict[Path, Cell] = {}
@@ -141,80 +141,87 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
         return {"cells": len(selected), **counts, "ran": 0, "failed": []}
 
     exp.out.mkdir(parents=True, exist_ok=True)
-    from lmmrec.train.checkpoint import write_text
-
     write_text(exp.out / SPEC_FILE, yaml.safe_dump(exp.spec.model_dump(mode="json"),
                                                    sort_keys=False))
-    statuses: dict[Path, dict[str, Any]] = {}
-    _write_state(p, statuses, only)
+    ledger = _Ledger(p, only, say)
+    ledger.save()
     todo = [c for c in selected if status[c.dir] != "done"]
     _prepare_data(p, todo, say)
-
-    failed: list[str] = []
-    ran = 0
-
-    def finished(head: str, c: Cell, result: dict[str, Any], secs: float) -> None:
-        nonlocal ran
-        ran += 1
-        statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
-        _write_state(p, statuses, only)
-        # the selection metric on validation: a search driven by this log never sees test
-        sel = c.config.eval.select
-        val = (result or {}).get("val", {})
-        say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
-            f"val {sel} {val.get(sel, float('nan')):.4f})")
-
-    def broke(head: str, c: Cell, e: Exception) -> None:
-        statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-        _write_state(p, statuses, only)
-        failed.append(c.label)
-        say(f"{head}: FAILED: {type(e).__name__}: {e}")
-
     heads = {c.dir: f"[{k}/{len(selected)}] {c.label}" for k, c in enumerate(selected, 1)}
     for c in selected:
         if status[c.dir] == "done":
             say(f"{heads[c.dir]}: done, skipped")
     if jobs > 1 and len(todo) > 1:
-        _run_parallel(todo, status, statuses, jobs, keep_going, heads, say, finished, broke,
-                      lambda: _write_state(p, statuses, only))
-        todo = []
+        _run_parallel(todo, status, ledger, jobs, keep_going, heads)
+    else:
+        _run_serial(todo, status, ledger, keep_going, heads)
+    return {"cells": len(selected), **counts, "ran": ledger.ran, "failed": ledger.failed,
+            "plan": p}
+
+
+class _Ledger:
+    """The cells' statuses this run, written to the state file at every change."""
+
+    def __init__(self, p: Plan, only: list[str] | None, say: Callable[[str], None]) -> None:
+        self.p, self.only, self.say = p, only, say
+        self.statuses: dict[Path, dict[str, Any]] = {}
+        self.ran = 0
+        self.failed: list[str] = []
+
+    def save(self) -> None:
+        _write_state(self.p, self.statuses, self.only)
+
+    def finished(self, head: str, c: Cell, result: dict[str, Any], secs: float) -> None:
+        self.ran += 1
+        self.statuses[c.dir] = {"status": "done", "seconds": round(secs, 1)}
+        self.save()
+        # the selection metric on validation: a search driven by this log never sees test
+        sel = c.config.eval.select
+        val = (result or {}).get("val", {})
+        self.say(f"{head}: done in {secs:.1f}s (best epoch {result.get('best_epoch')}, "
+                 f"val {sel} {val.get(sel, float('nan')):.4f})")
+
+    def broke(self, head: str, c: Cell, e: Exception) -> None:
+        self.statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
+        self.save()
+        self.failed.append(c.label)
+        self.say(f"{head}: FAILED: {type(e).__name__}: {e}")
+
+
+def _run_serial(todo: list[Cell], status: dict[Path, str], ledger: _Ledger,
+                keep_going: bool, heads: dict[Path, str]) -> None:
+    """The cells one after the other, in this process."""
     for c in todo:
         head = heads[c.dir]
         resume = status[c.dir] == "partial"
-        say(f"{head}: {'resuming' if resume else 'starting'} in {c.dir}")
+        ledger.say(f"{head}: {'resuming' if resume else 'starting'} in {c.dir}")
         t0 = time.perf_counter()
-        statuses[c.dir] = {"status": "running"}
+        ledger.statuses[c.dir] = {"status": "running"}
         try:
             result = trainer.fit(c.config, c.dir, resume=resume)
         except KeyboardInterrupt:
-            statuses[c.dir] = {"status": "interrupted"}
-            _write_state(p, statuses, only)
+            ledger.statuses[c.dir] = {"status": "interrupted"}
+            ledger.save()
             raise
         except Exception as e:
             if not keep_going:
-                statuses[c.dir] = {"status": "failed", "error": f"{type(e).__name__}: {e}"}
-                _write_state(p, statuses, only)
+                ledger.statuses[c.dir] = {"status": "failed",
+                                          "error": f"{type(e).__name__}: {e}"}
+                ledger.save()
                 raise
-            broke(head, c, e)
+            ledger.broke(head, c, e)
             continue
-        finished(head, c, result, time.perf_counter() - t0)
-    return {"cells": len(selected), **counts, "ran": ran, "failed": failed, "plan": p}
+        ledger.finished(head, c, result, time.perf_counter() - t0)
 
 
 def _fit_cell(config: Any, out_dir: Path, resume: bool, threads: int) -> dict[str, Any]:
     """One cell in a pool process (top level, so that spawn can pickle it)."""
-    import torch
-
-    from lmmrec.train import trainer
-
     torch.set_num_threads(threads)  # the cell's own train.threads, if set, wins inside fit
     return trainer.fit(config, out_dir, resume=resume)
 
 
-def _run_parallel(todo: list[Cell], status: dict[Path, str],
-                  statuses: dict[Path, dict[str, Any]], jobs: int, keep_going: bool,
-                  heads: dict[Path, str], say: Any, finished: Any, broke: Any,
-                  save: Any) -> None:
+def _run_parallel(todo: list[Cell], status: dict[Path, str], ledger: _Ledger, jobs: int,
+                  keep_going: bool, heads: dict[Path, str]) -> None:
     """Train `jobs` cells at once, each in a fresh (spawned) process with cores/jobs threads.
 
     Small models use many cores poorly, so several cells at once finish a grid sooner. Each
@@ -222,12 +229,8 @@ def _run_parallel(todo: list[Cell], status: dict[Path, str],
     without --keep-going lets the running cells finish, starts no more and is raised; on
     Ctrl-C the running cells are marked interrupted and resume from their checkpoints.
     """
-    import multiprocessing as mp
-    import os
-    from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    say(f"{len(todo)} cell(s) on {jobs} processes, {threads} thread(s) each")
+    ledger.say(f"{len(todo)} cell(s) on {jobs} processes, {threads} thread(s) each")
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp.get_context("spawn"))
     running: dict[Future[dict[str, Any]], tuple[Cell, float]] = {}
     queue = list(todo)
@@ -237,11 +240,11 @@ def _run_parallel(todo: list[Cell], status: dict[Path, str],
             while queue and len(running) < jobs and error is None:
                 c = queue.pop(0)
                 resume = status[c.dir] == "partial"
-                say(f"{heads[c.dir]}: {'resuming' if resume else 'starting'} in {c.dir}")
-                statuses[c.dir] = {"status": "running"}
+                ledger.say(f"{heads[c.dir]}: {'resuming' if resume else 'starting'} in {c.dir}")
+                ledger.statuses[c.dir] = {"status": "running"}
                 running[pool.submit(_fit_cell, c.config, c.dir, resume, threads)] = (
                     c, time.perf_counter())
-            save()
+            ledger.save()
             if not running:
                 break
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -250,15 +253,15 @@ def _run_parallel(todo: list[Cell], status: dict[Path, str],
                 try:
                     result = f.result()
                 except Exception as e:
-                    broke(heads[c.dir], c, e)
+                    ledger.broke(heads[c.dir], c, e)
                     if not keep_going and error is None:
                         error = e
                     continue
-                finished(heads[c.dir], c, result, time.perf_counter() - t0)
+                ledger.finished(heads[c.dir], c, result, time.perf_counter() - t0)
     except KeyboardInterrupt:
         for c, _ in running.values():
-            statuses[c.dir] = {"status": "interrupted"}
-        save()
+            ledger.statuses[c.dir] = {"status": "interrupted"}
+        ledger.save()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
@@ -269,9 +272,6 @@ def _run_parallel(todo: list[Cell], status: dict[Path, str],
 def noise_report(p: Plan, metric: str | None = None, split: str = "test",
                  console: Any = None) -> dict[str, Any] | None:
     """The noise study's table (OUT/noise/results.md|json) and plot (OUT/noise/noise-*.png)."""
-    from lmmrec.experiment.noise import noise_markdown, noise_summary, plot_noise
-    from lmmrec.train.checkpoint import write_text
-
     n = p.exp.spec.noise
     if n is None:
         return None
@@ -288,8 +288,6 @@ def noise_report(p: Plan, metric: str | None = None, split: str = "test",
     png = plot_noise(summary, root / f"noise-{metric.replace('@', '')}.png", title)
     summary["plot"] = str(png)
     if console is not None:
-        from rich.table import Table
-
         levels = sorted({r["level"] for r in summary["rows"]})
         t = Table(title=f"noise robustness: {title}, {split} {metric}")
         t.add_column("backbone")

@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.errors import ConfigError
+from lmmrec.experiment.spec import check_metric
+from lmmrec.experiment.stats import collect_cells, summarise
+from lmmrec.io import atomic_write_text as write_text
 
 PICKS_MD, PICKS_JSON = "picks.md", "picks.json"
 
@@ -38,12 +41,9 @@ def _family_key(spec: dict[str, Any], variant: str, dataset: str) -> tuple[str, 
 
 def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
     """{dataset: {family: choice}} from the validation metrics of DIR's finished grid."""
-    from lmmrec.experiment.spec import _check_metric
-    from lmmrec.experiment.stats import collect_cells, summarise
-
     root = Path(root)
     try:
-        _check_metric(metric, "--metric: ")
+        check_metric(metric, "--metric: ")
     except ValueError as e:
         raise ConfigError(str(e)) from None
     cells, spec = collect_cells(root)
@@ -127,8 +127,6 @@ def to_markdown(result: dict[str, Any]) -> str:
 
 
 def write_picks(root: str | Path, result: dict[str, Any]) -> tuple[Path, Path]:
-    from lmmrec.train.checkpoint import write_text
-
     root = Path(root)
     md, js = root / PICKS_MD, root / PICKS_JSON
     write_text(md, to_markdown(result))

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from lmmrec.errors import ConfigError
+from lmmrec.experiment.spec import DATA_DIR, MOTIVATIONS_DIR, STATE_FILE, check_metric
+from lmmrec.io import atomic_write_text as write_text
 
 RESULTS_MD, RESULTS_JSON = "results.md", "results.json"
 
@@ -100,8 +102,6 @@ def read_metrics(run_dir: Path) -> dict[str, Any] | None:
 def collect_cells(root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The experiment's cell records (from experiment.json, else by scanning for
     .../<dataset>/<backbone>/<variant>/seed<k>/metrics.json) and its stored spec."""
-    from lmmrec.experiment.spec import DATA_DIR, MOTIVATIONS_DIR, STATE_FILE
-
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder")
@@ -275,8 +275,6 @@ def print_summary(summary: dict[str, Any], console: Any = None) -> None:
 
 
 def write_results(root: Path, summary: dict[str, Any], title: str = "") -> tuple[Path, Path]:
-    from lmmrec.train.checkpoint import write_text
-
     root = Path(root)
     md, js = root / RESULTS_MD, root / RESULTS_JSON
     write_text(md, to_markdown(summary, title))
@@ -287,8 +285,6 @@ def write_results(root: Path, summary: dict[str, Any], title: str = "") -> tuple
 def table(root: str | Path, reference: str | None = None, metrics: list[str] | None = None,
           split: str | None = None, console: Any = None, show: bool = True) -> dict[str, Any]:
     """`lmmrec experiment table DIR`: summarise, print, write results.md / results.json."""
-    from lmmrec.experiment.spec import _check_metric
-
     root = Path(root)
     cells, spec = collect_cells(root)
     if not cells:
@@ -296,7 +292,7 @@ def table(root: str | Path, reference: str | None = None, metrics: list[str] | N
     metrics = metrics or spec.get("metrics") or ["recall@20", "ndcg@20"]
     for m in metrics:
         try:
-            _check_metric(m, "--metrics: ")
+            check_metric(m, "--metrics: ")
         except ValueError as e:
             raise ConfigError(str(e)) from None
     reference = reference or spec.get("reference")

@@ -304,103 +304,120 @@ def run(backend: Backend, store: Store, p: Plan,
     row, :class:`ServerRejected` after as many refused (4xx) ones - those are not stored, so
     the dataset is not marked failed - and :class:`Interrupted` once ``stop`` is set (by a
     signal), after the requests in flight have landed."""
-    summary = RunSummary()
     t0 = time.perf_counter()
-    since = time.time()
-    owner = claim_owner()
-    by_hash = dict(zip(p.hashes, p.todo, strict=True))
-    left = list(p.hashes)
-    chunk = max(8, 2 * backend.concurrency)
-    in_a_row = 0
-    refused: list[Record] = []  # 4xx answers in a row, held back until the streak breaks
+    s = _Sender(backend, store, p, on_result, max_unanswered, stop)
     store.drop_stale_claims()
+    try:
+        if backend.concurrency <= 1:
+            for inp, h in s.claimed():
+                s.land(extract_one(backend, inp, h))
+        else:
+            s.send_pooled()
+        s.commit_refused()  # fewer than max_unanswered at the end: the reviews' own
+    finally:
+        s.summary.seconds = time.perf_counter() - t0
+        store.release(s.owner)
+    if s.cut_short:
+        raise Interrupted(
+            f"stopped by a signal after the requests in flight landed: {s.summary.ok} ok and "
+            f"{s.summary.failed} failed this run are stored; rerun to continue")
+    return s.summary
 
-    cut_short = False
 
-    def claimed() -> Iterator[tuple[Input, str]]:
-        nonlocal left, cut_short
-        while left:
-            if stop is not None and stop.is_set():
-                cut_short = True
+class _Sender:
+    """The state of one `run`: what is left to claim, and the streaks that stop it."""
+
+    def __init__(self, backend: Backend, store: Store, p: Plan,
+                 on_result: Callable[[Record], None] | None, max_unanswered: int,
+                 stop: threading.Event | None) -> None:
+        self.backend, self.store, self.on_result = backend, store, on_result
+        self.max_unanswered, self.stop = max_unanswered, stop
+        self.summary = RunSummary()
+        self.since = time.time()
+        self.owner = claim_owner()
+        self.by_hash = dict(zip(p.hashes, p.todo, strict=True))
+        self.left = list(p.hashes)
+        self.chunk = max(8, 2 * backend.concurrency)
+        self.in_a_row = 0
+        self.refused: list[Record] = []  # 4xx answers in a row, held back until it breaks
+        self.cut_short = False
+
+    def stopping(self) -> bool:
+        if self.stop is not None and self.stop.is_set():
+            self.cut_short = True
+            return True
+        return False
+
+    def claimed(self) -> Iterator[tuple[Input, str]]:
+        while self.left:
+            if self.stopping():
                 return
-            got = store.claim(left, owner, chunk, since)
+            got = self.store.claim(self.left, self.owner, self.chunk, self.since)
             if not got:
                 return
             # those skipped on the way are another live process's (or done already)
-            left = left[left.index(got[-1]) + 1:]
+            self.left = self.left[self.left.index(got[-1]) + 1:]
             for h in got:
-                if stop is not None and stop.is_set():
-                    cut_short = True
+                if self.stopping():
                     return
-                yield by_hash[h], h
+                yield self.by_hash[h], h
 
-    def commit(rec: Record) -> None:
-        store.put(rec)
-        store.release(owner, [rec.input_hash])
-        summary.add(rec)
-        if on_result:
-            on_result(rec)
+    def commit(self, rec: Record) -> None:
+        self.store.put(rec)
+        self.store.release(self.owner, [rec.input_hash])
+        self.summary.add(rec)
+        if self.on_result:
+            self.on_result(rec)
 
-    def land(rec: Record) -> None:
-        nonlocal in_a_row
+    def commit_refused(self) -> None:
+        for r in self.refused:
+            self.commit(r)
+        self.refused.clear()
+
+    def land(self, rec: Record) -> None:
         if rejected(rec.error):
-            refused.append(rec)
-            if len(refused) >= max_unanswered:
+            self.refused.append(rec)
+            if len(self.refused) >= self.max_unanswered:
                 raise ServerRejected(
-                    f"stopped: the server refused {len(refused)} requests in a row (last: "
+                    f"stopped: the server refused {len(self.refused)} requests in a row (last: "
                     f"{rec.error}); check the model name, key and URL. Refused requests were "
-                    f"not recorded; {summary.ok} ok and {summary.failed} failed this run are "
-                    "stored")
+                    f"not recorded; {self.summary.ok} ok and {self.summary.failed} failed this "
+                    "run are stored")
             return
-        for r in refused:  # the streak broke: those were the reviews' own failures
-            commit(r)
-        refused.clear()
-        commit(rec)
-        in_a_row = in_a_row + 1 if unanswered(rec.error) else 0
-        if in_a_row >= max_unanswered:
+        self.commit_refused()  # the streak broke: those were the reviews' own failures
+        self.commit(rec)
+        self.in_a_row = self.in_a_row + 1 if unanswered(rec.error) else 0
+        if self.in_a_row >= self.max_unanswered:
             raise ServerUnreachable(
-                f"stopped: the server did not answer {in_a_row} requests in a row (last: "
-                f"{rec.error}). {summary.ok} ok and {summary.failed} failed this run are "
-                "stored; rerun when the server is back: unanswered requests are retried")
+                f"stopped: the server did not answer {self.in_a_row} requests in a row (last: "
+                f"{rec.error}). {self.summary.ok} ok and {self.summary.failed} failed this run "
+                "are stored; rerun when the server is back: unanswered requests are retried")
 
-    try:
-        if backend.concurrency <= 1:
-            for inp, h in claimed():
-                land(extract_one(backend, inp, h))
-        else:
-            with ThreadPoolExecutor(backend.concurrency) as pool:
-                pending: set[Future[Record]] = set()
-                try:
-                    for inp, h in claimed():
-                        pending.add(pool.submit(extract_one, backend, inp, h))
-                        if len(pending) >= 2 * backend.concurrency:
-                            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                            for f in done:
-                                land(f.result())
-                    if stop is not None and stop.is_set():
-                        # queued ones are not sent; those in flight are paid for: land them
-                        kept = {f for f in pending if not f.cancel()}
-                        cut_short = cut_short or len(kept) < len(pending)
-                        pending = kept
-                    while pending:
+    def send_pooled(self) -> None:
+        """``backend.concurrency`` requests in flight, at most twice as many queued."""
+        n = self.backend.concurrency
+        with ThreadPoolExecutor(n) as pool:
+            pending: set[Future[Record]] = set()
+            try:
+                for inp, h in self.claimed():
+                    pending.add(pool.submit(extract_one, self.backend, inp, h))
+                    if len(pending) >= 2 * n:
                         done, pending = wait(pending, return_when=FIRST_COMPLETED)
                         for f in done:
-                            land(f.result())
-                except BaseException:
-                    for f in pending:  # queued ones never start; running ones are dropped
-                        f.cancel()
-                    raise
-        for r in refused:  # fewer than max_unanswered at the end: the reviews' own
-            commit(r)
-        refused.clear()
-    finally:
-        summary.seconds = time.perf_counter() - t0
-        store.release(owner)
-    if cut_short:
-        raise Interrupted(
-            f"stopped by a signal after the requests in flight landed: {summary.ok} ok and "
-            f"{summary.failed} failed this run are stored; rerun to continue")
-    return summary
+                            self.land(f.result())
+                if self.stop is not None and self.stop.is_set():
+                    # queued ones are not sent; those in flight are paid for: land them
+                    kept = {f for f in pending if not f.cancel()}
+                    self.cut_short = self.cut_short or len(kept) < len(pending)
+                    pending = kept
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for f in done:
+                        self.land(f.result())
+            except BaseException:
+                for f in pending:  # queued ones never start; running ones are dropped
+                    f.cancel()
+                raise
 
 
 def store_fingerprint(store: Store) -> str:

@@ -20,6 +20,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, Security
@@ -28,7 +29,7 @@ from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from lmmrec.errors import LmmrecError
-from lmmrec.explain.coldstart import MAX_REVIEWS, ExtractionError
+from lmmrec.explain.coldstart import MAX_REVIEWS, BackendExtractor, ExtractionError
 from lmmrec.explain.recommender import Recommender, UnknownId
 
 MAX_K = 100
@@ -234,31 +235,53 @@ async def _plain(send: Any, status: int, detail: str) -> None:
 
 # -- the app -------------------------------------------------------------------------------
 
+@dataclass
+class _Service:
+    """What the routes share: the model, the settings and the answers rendered so far."""
+
+    rec: Recommender
+    settings: ServeSettings
+    cache: ByteCache
+    extract: Any  # text -> phrases for cold start, or None: the recommender's own
+    cold_slots: threading.BoundedSemaphore
+    limiter: RateLimiter
+    items: dict[int, bytes] = field(default_factory=dict)  # one per item: bounded by the catalogue
+
+
 def create_app(recommender: Recommender, settings: ServeSettings | None = None,
                extract: Any = None) -> FastAPI:
     """The app over a loaded recommender. ``extract`` (text -> phrases, or an LLM Backend)
     overrides the recommender's own extractor for cold start by text."""
     settings = settings or ServeSettings()
     if extract is not None and hasattr(extract, "complete"):
-        from lmmrec.explain.coldstart import BackendExtractor
-
         extract = BackendExtractor(extract)
     rec = recommender
     if settings.precompute and rec.max_k < MAX_K:
         rec.precompute(MAX_K)
-    has_motivations = rec.profiles is not None
     app = FastAPI(title=settings.title, version="1",
                   description="Explained recommendations of a trained lmmrec run.")
+    svc = _Service(rec, settings, ByteCache(settings.cache_bytes), extract,
+                   threading.BoundedSemaphore(settings.cold_start_concurrency),
+                   RateLimiter(settings.cold_start_per_minute, settings.cold_start_burst))
     app.state.recommender, app.state.settings = rec, settings
-    cache = ByteCache(settings.cache_bytes)
-    app.state.cache = cache
-    items_cache: dict[int, bytes] = {}  # one per item at most: bounded by the catalogue
-    cold_slots = threading.BoundedSemaphore(settings.cold_start_concurrency)
-    limiter = RateLimiter(settings.cold_start_per_minute, settings.cold_start_burst)
-
+    app.state.cache = svc.cache
     header = APIKeyHeader(name="X-API-Key", auto_error=False,
                           description="required when the service is started with a key")
-    expected = (settings.api_key or "").encode()
+    auth = [Depends(_key_check(header, settings.api_key))]
+
+    @app.exception_handler(UnknownId)
+    async def _unknown(_: Request, e: UnknownId) -> JSONResponse:
+        return JSONResponse({"detail": str(e)}, status_code=404)
+
+    _add_read_routes(app, svc, auth)
+    _add_cold_start_route(app, svc, header, auth)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app
+
+
+def _key_check(header: APIKeyHeader, api_key: str | None) -> Any:
+    """The dependency that checks X-API-Key (a no-op when no key is configured)."""
+    expected = (api_key or "").encode()
 
     async def require_key(key: str | None = Security(header)) -> None:
         if not expected:
@@ -267,11 +290,12 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
             raise HTTPException(401, "missing or wrong API key (header X-API-Key)",
                                 headers={"WWW-Authenticate": "APIKey"})
 
-    auth = [Depends(require_key)]
+    return require_key
 
-    @app.exception_handler(UnknownId)
-    async def _unknown(_: Request, e: UnknownId) -> JSONResponse:
-        return JSONResponse({"detail": str(e)}, status_code=404)
+
+def _add_read_routes(app: FastAPI, svc: _Service, auth: list[Any]) -> None:
+    """GET /health, /users/{id}/recommendations, /users/{id} and /items/{id}."""
+    rec, has_motivations = svc.rec, svc.rec.profiles is not None
 
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> dict[str, Any]:
@@ -283,18 +307,9 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
              responses={404: {"description": "unknown user"}})
     async def user_recommendations(
         user_id: str = Path(..., max_length=200),
-        k: int = Query(settings.default_k, ge=1, le=MAX_K, description="items to return"),
+        k: int = Query(svc.settings.default_k, ge=1, le=MAX_K, description="items to return"),
     ) -> Response:
-        u = rec.user_index(user_id)
-        key = (u, k)
-        body = cache.get(key)
-        if body is None:
-            recs = rec.recommend(user_id, k)
-            body = json.dumps({"user": rec.user_ids[u], "k": k,
-                               "items": [r.as_dict() for r in recs]},
-                              ensure_ascii=False).encode()
-            cache.put(key, body)
-        return Response(body, media_type="application/json")
+        return _user_recommendations(svc, user_id, k)
 
     @app.get("/users/{user_id}", response_model=UserOut, dependencies=auth, tags=["profile"],
              responses={404: {"description": "unknown user"}})
@@ -304,12 +319,35 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
     @app.get("/items/{item_id}", response_model=ItemOut, dependencies=auth, tags=["profile"],
              responses={404: {"description": "unknown item"}})
     async def item(item_id: str = Path(..., max_length=200)) -> Response:
-        i = rec.item_index(item_id)
-        body = items_cache.get(i)
-        if body is None:
-            body = json.dumps(rec.item_profile(item_id), ensure_ascii=False).encode()
-            items_cache[i] = body
-        return Response(body, media_type="application/json")
+        return _item(svc, item_id)
+
+
+def _user_recommendations(svc: _Service, user_id: str, k: int) -> Response:
+    rec = svc.rec
+    u = rec.user_index(user_id)
+    key = (u, k)
+    body = svc.cache.get(key)
+    if body is None:
+        recs = rec.recommend(user_id, k)
+        body = json.dumps({"user": rec.user_ids[u], "k": k,
+                           "items": [r.as_dict() for r in recs]},
+                          ensure_ascii=False).encode()
+        svc.cache.put(key, body)
+    return Response(body, media_type="application/json")
+
+
+def _item(svc: _Service, item_id: str) -> Response:
+    i = svc.rec.item_index(item_id)
+    body = svc.items.get(i)
+    if body is None:
+        body = json.dumps(svc.rec.item_profile(item_id), ensure_ascii=False).encode()
+        svc.items[i] = body
+    return Response(body, media_type="application/json")
+
+
+def _add_cold_start_route(app: FastAPI, svc: _Service, header: APIKeyHeader,
+                          auth: list[Any]) -> None:
+    """POST /recommendations: a new user's top items from the text of their reviews."""
 
     @app.post("/recommendations", response_model=ColdStartOut, dependencies=auth,
               tags=["recommend"],
@@ -321,33 +359,38 @@ def create_app(recommender: Recommender, settings: ServeSettings | None = None,
                          503: {"description": "every cold-start slot is busy"}})
     def cold_start(body: ColdStartRequest, request: Request,
                    key: str | None = Security(header)) -> dict[str, Any]:
-        if not settings.cold_start:
-            raise HTTPException(501, "cold start by text is off: start the service with "
-                                "--cold-start")
-        if not rec.supports_text:
-            raise HTTPException(501, "cold start by text needs a run trained with motivations")
-        texts = body.all_texts()
-        if len(texts) > settings.max_texts:
-            raise HTTPException(422, f"at most {settings.max_texts} texts per request, got "
-                                f"{len(texts)}")
-        client = f"key:{key}" if key else f"ip:{request.client.host if request.client else '?'}"
-        wait = limiter.take(client)
-        if wait:
-            raise HTTPException(429, "too many cold-start requests; retry later",
-                                headers={"Retry-After": str(max(1, math.ceil(wait)))})
-        if not cold_slots.acquire(blocking=False):
-            raise HTTPException(503, "every cold-start slot is busy; retry later",
-                                headers={"Retry-After": "5"})
-        try:
-            phrases = rec.extract_phrases(texts, extract)
-            recs = rec.recommend_for_phrases(phrases, body.k)
-        except ExtractionError as e:
-            raise HTTPException(422, str(e)) from e
-        except LmmrecError as e:
-            raise HTTPException(422, str(e)) from e
-        finally:
-            cold_slots.release()
-        return {"motivations": phrases, "k": body.k, "items": [r.as_dict() for r in recs]}
+        # a plain def: FastAPI runs it in its thread pool, so the LLM never blocks the loop
+        return _cold_start(svc, body, request, key)
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    return app
+
+def _cold_start(svc: _Service, body: ColdStartRequest, request: Request,
+                key: str | None) -> dict[str, Any]:
+    """Limits first (off 501, too many texts 422, rate 429, busy 503), then the LLM."""
+    settings, rec = svc.settings, svc.rec
+    if not settings.cold_start:
+        raise HTTPException(501, "cold start by text is off: start the service with "
+                            "--cold-start")
+    if not rec.supports_text:
+        raise HTTPException(501, "cold start by text needs a run trained with motivations")
+    texts = body.all_texts()
+    if len(texts) > settings.max_texts:
+        raise HTTPException(422, f"at most {settings.max_texts} texts per request, got "
+                            f"{len(texts)}")
+    client = f"key:{key}" if key else f"ip:{request.client.host if request.client else '?'}"
+    wait = svc.limiter.take(client)
+    if wait:
+        raise HTTPException(429, "too many cold-start requests; retry later",
+                            headers={"Retry-After": str(max(1, math.ceil(wait)))})
+    if not svc.cold_slots.acquire(blocking=False):
+        raise HTTPException(503, "every cold-start slot is busy; retry later",
+                            headers={"Retry-After": "5"})
+    try:
+        phrases = rec.extract_phrases(texts, svc.extract)
+        recs = rec.recommend_for_phrases(phrases, body.k)
+    except ExtractionError as e:
+        raise HTTPException(422, str(e)) from e
+    except LmmrecError as e:
+        raise HTTPException(422, str(e)) from e
+    finally:
+        svc.cold_slots.release()
+    return {"motivations": phrases, "k": body.k, "items": [r.as_dict() for r in recs]}

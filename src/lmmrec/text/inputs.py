@@ -22,6 +22,7 @@ import torch
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import training_reviews
 from lmmrec.errors import ConfigError, DataError
+from lmmrec.layout import ARTIFACT
 from lmmrec.llm.budget import budget_pairs
 from lmmrec.llm.prompts import REVIEW_CHAR_CAP, TITLE_CHAR_CAP, fence
 from lmmrec.text.artifact import read_manifest
@@ -196,7 +197,7 @@ def summary_vectors(profiles: Profiles, ds: PreparedDataset, artifact: str | Pat
             if got.shape[1] != profiles.dim:
                 raise DataError(f"summaries embed to {got.shape[1]}-d with {cfg.kind}:"
                                 f"{cfg.model}, but the phrases are {profiles.dim}-d",
-                                path=Path(artifact) / "manifest.json", field="embedding")
+                                path=Path(artifact) / ARTIFACT.manifest, field="embedding")
             vecs[have] = got
         out.append(vecs)
     return out[0], out[1]

@@ -13,12 +13,6 @@ import torch
 from lmmrec import io
 from lmmrec.errors import DataError
 
-# TODO(merge): trainer.py and the experiment harness (grid/pick/stats) to import these from
-# lmmrec.io, and tests/reliability/test_train_resume.py to call io.atomic_write; then drop.
-WriteError = io.WriteError
-atomic_write_bytes = io.atomic_write
-write_text = io.atomic_write_text
-
 
 def save(obj: Any, path: Path) -> None:
     """torch.save ``obj`` to ``path`` atomically (a WriteError keeps the old file)."""

@@ -15,6 +15,7 @@ from lmmrec.align.registry import ALIGNERS, BASE, text_input_of
 from lmmrec.backbones import REGISTRY, backbone_config
 from lmmrec.config import Strict, load_config, packaged_config, read_yaml
 from lmmrec.errors import ConfigError
+from lmmrec.layout import ARTIFACT
 
 if TYPE_CHECKING:  # torch: validating a config imports only the chosen classes
     from lmmrec.align.aligners.base import AlignConfig
@@ -137,7 +138,7 @@ def resolved(cfg: RunConfig) -> dict[str, Any]:
     out = cfg.model_dump(mode="json")
     if cfg.align_config is not None:
         out["align"] = cfg.align_config.model_dump(mode="json")
-        if cfg.motivations and (Path(cfg.motivations) / "manifest.json").exists():
+        if cfg.motivations and (Path(cfg.motivations) / ARTIFACT.manifest).exists():
             # pandas (1 s): imported only when a run has motivations to fingerprint
             from lmmrec.text.artifact import artifact_fingerprint
 

@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lmmrec.train import checkpoint as ckpt
+from lmmrec import io
 
 
 def append(path: Path, record: dict[str, Any]) -> None:
@@ -18,7 +18,7 @@ def append(path: Path, record: dict[str, Any]) -> None:
         with open(path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
     except OSError as e:
-        raise ckpt.WriteError(f"{path}: could not append to it ({e.strerror or e})") from e
+        raise io.WriteError(f"{path}: could not append to it ({e.strerror or e})") from e
 
 
 def truncate(path: Path, epoch: int) -> None:
@@ -34,7 +34,7 @@ def truncate(path: Path, epoch: int) -> None:
             continue
         if isinstance(rec, dict) and "test" not in rec and rec.get("epoch", 0) <= epoch:
             kept.append(ln)
-    ckpt.write_text(path, "".join(ln + "\n" for ln in kept))
+    io.atomic_write_text(path, "".join(ln + "\n" for ln in kept))
 
 
 def progress_bar(enabled: bool) -> Progress:

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from lmmrec import io
 from lmmrec.align.build import wrap
 from lmmrec.backbones import build_backbone
 from lmmrec.config import build
@@ -214,8 +215,8 @@ def _prepare_folder(st: TrainState, resumed: bool) -> None:
     else:
         st.out.mkdir(parents=True, exist_ok=True)
         (st.out / LOG).unlink(missing_ok=True)
-    ckpt.write_text(st.out / CONFIG, json.dumps(st.cfg.model_dump(), indent=2) + "\n")
-    ckpt.write_text(st.out / RESOLVED, json.dumps(resolved(st.cfg), indent=2) + "\n")
+    io.atomic_write_text(st.out / CONFIG, json.dumps(st.cfg.model_dump(), indent=2) + "\n")
+    io.atomic_write_text(st.out / RESOLVED, json.dumps(resolved(st.cfg), indent=2) + "\n")
 
 
 def train_epoch(st: TrainState, epoch: int) -> dict[str, float]:
@@ -308,7 +309,7 @@ def finish(st: TrainState) -> dict[str, Any]:
               "backbone": cfg.backbone["name"], "method": cfg.method, "data": cfg.data}
     if getattr(st.model, "text_stats", None):  # how much of the split the motivations cover
         result["text"] = st.model.text_stats
-    ckpt.write_text(st.out / METRICS, json.dumps(result, indent=2) + "\n")
+    io.atomic_write_text(st.out / METRICS, json.dumps(result, indent=2) + "\n")
     runlog.append(st.out / LOG, {"epoch": counters["epoch"], "test": test})
     runfolder.drop_aside(st.out)  # the run this one replaced (train --overwrite)
     distributed.finish()
