@@ -60,9 +60,9 @@ def speed_vs_reference(cal: dict[str, float]) -> float | None:
 
 def first_inputs(data: Path, n: int) -> list:
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm import job
+    from lmmrec.llm import inputs as llm_inputs
 
-    return job.review_inputs(PreparedDataset.load(data))[:n]
+    return llm_inputs.review_inputs(PreparedDataset.load(data))[:n]
 
 
 def work(data: Path, store: Path, n: int, shard: str, threads: int, parallel: int) -> None:

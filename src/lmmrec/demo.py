@@ -44,13 +44,14 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     else:
         console.print(f"[bold]2. motivations[/] no released artifact at {release}")
     if limit > 0:
+        from lmmrec.llm import inputs as llm_inputs
         from lmmrec.llm import job
         from lmmrec.llm.backends import LocalBackend, LocalConfig
         from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
 
         with Store(store) as st:  # a release keeps its own prompt version
             version = st.meta().get("prompt_version") or PROMPT_VERSION
-            inputs = job.review_inputs(ds, version)
+            inputs = llm_inputs.review_inputs(ds, version)
             todo = job.plan(inputs, st, limit=limit).todo
         if todo:
             console.print(f"   extracting {len(todo)} missing reviews with the local LLM ...")

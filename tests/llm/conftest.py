@@ -21,7 +21,7 @@ TWIN_USERS = ("AEVFWS7JFEKHYDZKH4SI5YDSNGJQ", "AEVFWS7JFEKHYDZKH4SI5YDSNGJQ_1")
 @pytest.fixture(scope="session")
 def beauty_inputs(beauty_dir: Path):
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
 
     return review_inputs(PreparedDataset.load(beauty_dir))
 
@@ -49,7 +49,7 @@ def small_dir(dataset, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def small_inputs(small_dir: Path):
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
 
     return review_inputs(PreparedDataset.load(small_dir))
 

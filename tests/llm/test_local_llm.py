@@ -38,12 +38,13 @@ def test_local_model_extracts_two_reviews(beauty_inputs, tmp_path: Path) -> None
 @pytest.mark.timeout(600)
 def test_local_model_describes_two_item_listings(beauty_dir: Path, tmp_path: Path) -> None:
     from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm import job
     from lmmrec.llm.backends import LocalBackend, LocalConfig
     from lmmrec.llm.prompts import ITEM_PROMPT_VERSION
     from lmmrec.llm.store import Store
 
-    listed = job.item_inputs(PreparedDataset.load(beauty_dir))
+    listed = llm_inputs.item_inputs(PreparedDataset.load(beauty_dir))
     backend = LocalBackend(LocalConfig(threads=1))
     try:
         with Store(tmp_path / "i.sqlite", backend.model_id, ITEM_PROMPT_VERSION) as st:

@@ -43,12 +43,13 @@ def openai_sets(base_url: str, concurrency: int = 2) -> list[str]:
 def fill_store(data: Path, store: Path) -> None:
     """Extract every review of ``data`` into ``store`` through the fake server."""
     from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm import job
     from lmmrec.llm.backends import OpenAIBackend, OpenAIConfig
     from lmmrec.llm.prompts import PROMPT_VERSION
     from lmmrec.llm.store import Store
 
-    inputs = job.review_inputs(PreparedDataset.load(data))
+    inputs = llm_inputs.review_inputs(PreparedDataset.load(data))
     with FakeOpenAI() as fake:
         backend = OpenAIBackend(OpenAIConfig(base_url=fake.base_url, concurrency=2,
                                              max_retries=1, backoff_base_s=0.01))

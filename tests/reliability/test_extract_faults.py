@@ -43,7 +43,7 @@ def tiny(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path
 
 def _distinct_reviews(data: Path) -> int:
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
 
     return len({i.input_hash() for i in review_inputs(PreparedDataset.load(data))})
 
@@ -331,12 +331,13 @@ def test_deeply_nested_llm_answer_is_an_invalid_output(tiny, tmp_path: Path) -> 
     """The model's answer is untrusted too: nesting past Python's parser is a failed
     review, not a crashed run."""
     from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm import job
     from lmmrec.llm.backends import OpenAIBackend, OpenAIConfig
     from lmmrec.llm.prompts import PROMPT_VERSION
 
     data, _ = tiny
-    inputs = job.review_inputs(PreparedDataset.load(data))[:3]
+    inputs = llm_inputs.review_inputs(PreparedDataset.load(data))[:3]
     deep = "[" * 100_000 + "]" * 100_000
     with FakeOpenAI(lambda body, attempt: Reply(content=deep)) as fake:
         backend = OpenAIBackend(OpenAIConfig(base_url=fake.base_url, concurrency=2,

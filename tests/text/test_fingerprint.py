@@ -25,7 +25,7 @@ def _prepare(cli, src: Path, out: Path, *extra: str) -> PreparedDataset:
 
 def _store(ds: PreparedDataset, path: Path, n: int | None = None) -> Path:
     """A store as an extraction leaves it: the first ``n`` texts answered, one failed."""
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
     from lmmrec.llm.store import Record, Store
 
     inputs = review_inputs(ds, "review_v1")

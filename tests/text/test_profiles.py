@@ -200,7 +200,7 @@ def test_artifact_whose_ids_exist_but_pairs_do_not_fails(beauty_dir: Path, tmp_p
 def test_export_parses_raw_answers_with_todays_rules(beauty_dir: Path, tmp_path: Path) -> None:
     """A phrase an older, stricter rule dropped from the stored parse comes back from the raw
     answer; a store without raw text (imported) keeps its parse; a failure stays empty."""
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
     PROMPT_VERSION = "review_v1"  # no grounding filter: the phrase rules alone
     from lmmrec.llm.store import Record, Store
     from lmmrec.text.artifact import export_artifact, load_reviews
@@ -232,7 +232,7 @@ def test_export_of_a_grounded_prompt_counts_what_it_dropped(beauty_dir: Path,
                                                             tmp_path: Path) -> None:
     """review_v2: the export keeps only phrases with a word of their review, and the
     manifest counts the ungrounded ones and those made of the prompt's own words."""
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
     from lmmrec.llm.store import Record, Store
     from lmmrec.text.artifact import export_artifact, load_reviews
 
@@ -262,7 +262,7 @@ def test_export_of_a_grounded_prompt_counts_what_it_dropped(beauty_dir: Path,
 def test_export_counts_unanswered_requests_as_pending(beauty_dir: Path, tmp_path: Path) -> None:
     """A request the server never answered is not a failure of its review: the manifest
     counts it as pending, so an outage cannot make a release look complete."""
-    from lmmrec.llm.job import review_inputs
+    from lmmrec.llm.inputs import review_inputs
     from lmmrec.llm.prompts import PROMPT_VERSION
     from lmmrec.llm.store import UNANSWERED, Record, Store
     from lmmrec.text.artifact import export_artifact

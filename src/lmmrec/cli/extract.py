@@ -75,6 +75,7 @@ def extract_cmd(
                                           prompt=prompt or _store_prompt(store)), indent=2))
         return
     from lmmrec.data.dataset import PreparedDataset  # pandas, pydantic: lazy (see the top)
+    from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm import job
     from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, review_prompt
 
@@ -83,7 +84,7 @@ def extract_cmd(
     version = ITEM_PROMPT_VERSION if items else prompt
     cfg = _backend_config(backend, config, overrides)
     ds = PreparedDataset.load(data, require_splits=False)
-    inputs = job.inputs_for(ds, version)
+    inputs = llm_inputs.inputs_for(ds, version)
     if items and not inputs:
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
     sh = job.parse_shard(shard)
@@ -96,7 +97,7 @@ def extract_cmd(
                for share, e in zip(shares, ests, strict=True)]
         typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
         return
-    inputs = job.within_budget(ds, inputs, shares[0])
+    inputs = llm_inputs.within_budget(ds, inputs, shares[0])
     _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
 
 
@@ -121,11 +122,12 @@ def _estimates(ds, inputs, store: Path, sh, shares: list[float], limit: int | No
                retry_failed: bool, price_prompt: float, price_output: float) -> list[dict]:
     """The cost estimate of each budget share; reads the store if there is one, never
     creates it."""
-    from lmmrec.llm import job  # pandas: lazy (see the top)
+    from lmmrec.llm import inputs as llm_inputs  # pandas: lazy (see the top)
+    from lmmrec.llm import job
 
     with Store(store if store.exists() else ":memory:") as st:
         avg = _avg_output_tokens(st)
-        return [job.plan(job.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
+        return [job.plan(llm_inputs.within_budget(ds, inputs, share), st, sh, limit, retry_failed)
                 .estimate(price_prompt, price_output, avg) for share in shares]
 
 
@@ -261,15 +263,17 @@ def stats_cmd(
         out["pending"] = None
         if data is not None:
             from lmmrec.data.dataset import PreparedDataset  # pandas: lazy (see the top)
+            from lmmrec.llm import inputs as llm_inputs
             from lmmrec.llm import job
 
             ds = PreparedDataset.load(data, require_splits=False)
-            inputs = job.inputs_for(ds, st.meta().get("prompt_version") or
-                                    ("item_v1" if items else "review_v1"))
+            inputs = llm_inputs.inputs_for(ds, st.meta().get("prompt_version") or
+                                           ("item_v1" if items else "review_v1"))
             out["pending"] = len(job.plan(inputs, st).todo)
-            out.update(job.unit_counts(inputs, st.statuses(), "items" if items else "reviews"))
+            unit = "items" if items else "reviews"
+            out.update(llm_inputs.unit_counts(inputs, st.statuses(), unit))
             if not items:  # this split's training reviews
-                out["train"] = job.training_coverage(ds, inputs, st)
+                out["train"] = llm_inputs.training_coverage(ds, inputs, st)
     out["unit"] = "texts (distinct inputs, one LLM request each)"  # of done/failed/pending
     if as_json:
         typer.echo(json.dumps(out, indent=2))

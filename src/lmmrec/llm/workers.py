@@ -50,11 +50,11 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
     from rich.progress import Progress
 
     from lmmrec.data.dataset import PreparedDataset
-    from lmmrec.llm import job
+    from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm.store import Store
 
     ds = PreparedDataset.load(data, require_splits=False)
-    inputs = job.item_inputs(ds) if items else job.review_inputs(ds, prompt)
+    inputs = llm_inputs.item_inputs(ds) if items else llm_inputs.review_inputs(ds, prompt)
     total = len({i.input_hash() for i in inputs})
     store.parent.mkdir(parents=True, exist_ok=True)
     cmds = worker_commands(data, store, backend, config, overrides, workers, retry_failed,

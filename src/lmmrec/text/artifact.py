@@ -32,7 +32,7 @@ from lmmrec.data.leakage import split_pairs
 from lmmrec.errors import DataError, LmmrecError
 from lmmrec.io import atomic_write_json, check_replaceable, clean_orphans, new_dir, read_json
 from lmmrec.layout import ARTIFACT, FINGERPRINT
-from lmmrec.llm.job import inputs_for, item_inputs, unit_counts
+from lmmrec.llm.inputs import inputs_for, item_inputs, unit_counts
 from lmmrec.llm.store import UNANSWERED, Record, Store
 
 FORMAT = ARTIFACT.format
