@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from lmmrec.config_doc import candidates, suggest
 from lmmrec.errors import ConfigError
 
 T = TypeVar("T", bound=BaseModel)
@@ -90,8 +91,6 @@ def build(cls: type[T], layers: list[dict[str, Any]], source: str = "config",
             loc = prefix + ".".join(str(p) for p in err["loc"])
             msg = err["msg"].removeprefix("Value error, ")
             if err["type"] == "extra_forbidden":
-                from lmmrec.config_doc import candidates, suggest
-
                 hint = suggest(loc, candidates(cls, prefix))
                 msg = "unknown key" + (f"; did you mean {hint}?" if hint else "") + \
                     " (every key: `lmmrec config show`)"

@@ -2,19 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from lmmrec.data.dataset import PreparedDataset, is_prepared
+from lmmrec.data.pipeline import prepare_to
 from lmmrec.errors import LmmrecError
+from lmmrec.explain.recommender import Recommender
+from lmmrec.llm import inputs as llm_inputs
+from lmmrec.llm import job
+from lmmrec.llm.backends import LocalBackend, LocalConfig
+from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
+from lmmrec.llm.store import Store
+from lmmrec.report.build import write_report
+from lmmrec.text.artifact import export_artifact, import_artifact
+from lmmrec.text.embed import embed_artifact
+from lmmrec.train.config import resolve_config
+from lmmrec.train.files import METRICS
+from lmmrec.train.trainer import fit
 
 
 def prepare(dataset: str, out: Path, console: Console) -> Any:
-    from lmmrec.data.dataset import PreparedDataset, is_prepared
-    from lmmrec.data.pipeline import prepare_to
-
     folder = out / "data"
     if is_prepared(folder):
         ds = PreparedDataset.load(folder)
@@ -31,10 +44,6 @@ def prepare(dataset: str, out: Path, console: Console) -> Any:
 def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
                 console: Console) -> Path | None:
     """Released artifact + extraction of up to `limit` missing reviews -> embedded artifact."""
-    from lmmrec.llm.store import Store
-    from lmmrec.text.artifact import export_artifact, import_artifact
-    from lmmrec.text.embed import embed_artifact
-
     store, item_store = out / "motivations.sqlite", out / "items.sqlite"
     if release.exists():
         n = import_artifact(release, store)
@@ -44,11 +53,6 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     else:
         console.print(f"[bold]2. motivations[/] no released artifact at {release}")
     if limit > 0:
-        from lmmrec.llm import inputs as llm_inputs
-        from lmmrec.llm import job
-        from lmmrec.llm.backends import LocalBackend, LocalConfig
-        from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
-
         with Store(store) as st:  # a release keeps its own prompt version
             version = st.meta().get("prompt_version") or PROMPT_VERSION
             inputs = llm_inputs.review_inputs(ds, version)
@@ -78,19 +82,14 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
 
 def train(data: Path, artifact: Path | None, out: Path, backbone: str, methods: list[str],
           max_epochs: int, seed: int, console: Console) -> dict[str, dict[str, Any]]:
-    from lmmrec.train.config import resolve_config
-    from lmmrec.train.trainer import fit
-
     results = {}
     for method in methods:
         if method != "base" and artifact is None:
             console.print(f"   skipping {method}: no motivations available")
             continue
         run = out / "runs" / method
-        if (run / "metrics.json").exists():
-            import json
-
-            results[method] = json.loads((run / "metrics.json").read_text())
+        if (run / METRICS).exists():
+            results[method] = json.loads((run / METRICS).read_text())
             console.print(f"[bold]3. train[/] {method}: reusing {run}")
             continue
         console.print(f"[bold]3. train[/] {backbone} + {method} -> {run}")
@@ -123,10 +122,6 @@ def comparison(results: dict[str, dict[str, Any]], console: Console) -> list[dic
 
 
 def explained(run: Path, console: Console, n_users: int = 3) -> list[dict[str, Any]]:
-    import numpy as np
-
-    from lmmrec.explain.recommender import Recommender
-
     rec = Recommender.load(run)
     if rec.profiles is None:
         return []
@@ -164,8 +159,6 @@ def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epo
     if aligned:
         console.print("[bold]4. explained recommendations[/]")
         examples = explained(out / "runs" / aligned[-1], console)
-    from lmmrec.report.build import write_report
-
     report = out / "report.html"
     write_report([out / "runs" / m for m in results], report)
     console.print(f"[bold]5. report[/] {report}")

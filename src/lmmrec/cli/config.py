@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from lmmrec.errors import ConfigError
+
 config_app = typer.Typer(help="Inspect configuration keys.", no_args_is_help=True,
                          rich_markup_mode=None)
 
@@ -15,11 +17,11 @@ def sections(method: str | None = None, backbone: str | None = None
              ) -> list[tuple[str, list[Any]]]:
     """(title, keys) of every section `lmmrec train --set` accepts, from the models; with
     ``backbone`` a shipped preset, its YAML values are the defaults shown."""
+    # pydantic, yaml: lazy, keeps `lmmrec --help` fast
     from lmmrec.align.registry import ALIGNERS
     from lmmrec.backbones import REGISTRY, backbone_class
     from lmmrec.config import read_yaml
     from lmmrec.config_doc import Key, model_keys
-    from lmmrec.errors import ConfigError
     from lmmrec.train.config import RunConfig, backbone_files
 
     presets = backbone_files()

@@ -11,6 +11,9 @@ from typing import Annotated
 
 import typer
 
+from lmmrec.data.catalog import data_root
+from lmmrec.errors import DataError
+
 # rich_markup_mode=None: help texts are shown as written ("a:b:c" is no emoji code)
 data_app = typer.Typer(help="Prepare, inspect and download datasets.", no_args_is_help=True,
                        rich_markup_mode=None)
@@ -38,7 +41,7 @@ def prepare_cmd(
     overwrite: Annotated[bool, typer.Option(help="replace an existing --out folder")] = False,
 ) -> None:
     """Read a raw dataset, filter, split and write the canonical prepared folder."""
-    from lmmrec.data.pipeline import prepare_to
+    from lmmrec.data.pipeline import prepare_to  # pandas: lazy, keeps `lmmrec --help` fast
 
     ds = prepare_to(source, out, overwrite=overwrite, fmt=fmt, kcore=kcore, split=split,
                     seed=seed, rating_threshold=rating_threshold, columns=columns)
@@ -74,7 +77,7 @@ def stats_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Print the statistics of a prepared dataset."""
-    from lmmrec.data.dataset import PreparedDataset
+    from lmmrec.data.dataset import PreparedDataset  # pandas: lazy, as in `prepare`
 
     ds = PreparedDataset.load(folder, require_splits=False)  # an empty split counts 0
     stats = {"name": ds.name, "format": ds.manifest.get("format"),
@@ -94,9 +97,7 @@ def download_cmd(
     = None,
 ) -> None:
     """Download a known dataset's public originals into $LMMREC_DATA_DIR, sha256-verified."""
-    from lmmrec.data.catalog import data_root
-    from lmmrec.data.download import download
-    from lmmrec.errors import DataError
+    from lmmrec.data.download import download  # urllib, tarfile: lazy, keeps --help fast
 
     root = dest or data_root()
     if root is None:

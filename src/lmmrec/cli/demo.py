@@ -38,7 +38,7 @@ def demo(
     """Run the whole pipeline on a real dataset and print what it found."""
     from rich.console import Console
 
-    from lmmrec.demo import run_demo
+    from lmmrec.demo import run_demo  # torch, pandas: lazy, keeps `lmmrec --help` fast
 
     console = Console(stderr=True)
     result = run_demo(dataset, out, backbone, [m.strip() for m in methods.split(",") if m],

@@ -24,7 +24,7 @@ FileArg = Annotated[Path, typer.Argument(help="experiment file (YAML); shipped o
 
 
 def _load(file: Path):  # noqa: ANN202
-    from lmmrec.experiment.spec import load_experiment
+    from lmmrec.experiment.spec import load_experiment  # torch: lazy (see the top)
 
     return load_experiment(_shipped(file))
 
@@ -33,7 +33,7 @@ def _shipped(file: Path) -> Path:
     """FILE, or the name of a shipped experiment (main, ablations, noise)."""
     if file.exists():
         return file
-    from lmmrec.config import packaged_config
+    from lmmrec.config import packaged_config  # pydantic: lazy (see the top)
 
     cand = packaged_config("experiments", file.name if file.suffix else f"{file.name}.yaml")
     return cand if cand.exists() else file
@@ -64,7 +64,7 @@ def run_cmd(
     finished cells are skipped, interrupted ones resume from their checkpoint."""
     from rich.console import Console
 
-    from lmmrec.experiment.grid import noise_report, run_experiment
+    from lmmrec.experiment.grid import noise_report, run_experiment  # torch: lazy (the top)
     from lmmrec.experiment.stats import table
 
     exp = _load(file)
@@ -93,7 +93,7 @@ def noise_cmd(
     write OUT/noise/results.md|json and the plot (metric vs noise level)."""
     from rich.console import Console
 
-    from lmmrec.experiment.grid import noise_report, run_experiment
+    from lmmrec.experiment.grid import noise_report, run_experiment  # torch: lazy (the top)
 
     exp = _load(file)
     if exp.spec.noise is None:
@@ -120,7 +120,7 @@ def table_cmd(
 ) -> None:
     """Mean ± std per (dataset, backbone, variant), relative improvement vs the reference,
     paired t-test and Wilcoxon over seeds; writes DIR/results.md and DIR/results.json."""
-    from lmmrec.experiment.stats import RESULTS_JSON, RESULTS_MD, table
+    from lmmrec.experiment.stats import RESULTS_JSON, RESULTS_MD, table  # torch: lazy
 
     if split not in (None, "test", "val"):
         raise ConfigError(f"--split must be test or val, got {split!r}")
@@ -137,7 +137,7 @@ def pick_cmd(
 ) -> None:
     """Best variant of each method per dataset on VALIDATION only (test is never read);
     prints the by_dataset overrides and writes DIR/picks.md and DIR/picks.json."""
-    from lmmrec.experiment.pick import pick, to_yaml_hint, write_picks
+    from lmmrec.experiment.pick import pick, to_yaml_hint, write_picks  # torch: lazy
 
     result = pick(root, metric)
     md, js = write_picks(root, result)

@@ -29,14 +29,6 @@ Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="config override key=value, e.g. openai.base_url=http://host:8000/v1")]
 
 
-def _backend_config(backend: str, config: Path | None, overrides: list[str] | None):
-    from lmmrec.config import load_config  # pydantic: lazy (see the top)
-    from lmmrec.llm.backends import BackendConfig
-
-    return load_config(BackendConfig, [config] if config else [], overrides or [],
-                       base={"kind": backend})
-
-
 @extract_app.callback()
 def extract_cmd(
     ctx: typer.Context,
@@ -69,26 +61,25 @@ def extract_cmd(
     if ctx.invoked_subcommand is not None:
         return
     data, store = _check_options(data, store, limit, shard, workers, dry_run)
+    prompt = prompt or _store_prompt(store)
     if workers > 1 and not dry_run:
-        typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [],
-                                          workers, retry_failed, items=items,
-                                          prompt=prompt or _store_prompt(store)), indent=2))
+        typer.echo(json.dumps(run_workers(data, store, backend, config, overrides or [], workers,
+                                          retry_failed, items=items, prompt=prompt), indent=2))
         return
     from lmmrec.data.dataset import PreparedDataset  # pandas, pydantic: lazy (see the top)
     from lmmrec.llm import inputs as llm_inputs
     from lmmrec.llm import job
+    from lmmrec.llm.backends import backend_config
     from lmmrec.llm.prompts import ITEM_PROMPT_VERSION, review_prompt
 
-    prompt = prompt or _store_prompt(store)
     review_prompt(prompt)  # an unknown version fails before anything loads
     version = ITEM_PROMPT_VERSION if items else prompt
-    cfg = _backend_config(backend, config, overrides)
+    cfg = backend_config(backend, config, overrides)
     ds = PreparedDataset.load(data, require_splits=False)
     inputs = llm_inputs.inputs_for(ds, version)
     if items and not inputs:
         raise ConfigError(f"{data}: no item has a title, description or tags to extract from")
-    sh = job.parse_shard(shard)
-    shares = _shares(budget, items, dry_run)
+    sh, shares = job.parse_shard(shard), _shares(budget, items, dry_run)
     if dry_run:
         ests = _estimates(ds, inputs, store, sh, shares, limit, retry_failed, price_prompt,
                           price_output)

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from lmmrec.errors import ConfigError
+from lmmrec.explain import coldstart  # light; the module, where tests replace its extractor
 
 Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="backend override key=value, e.g. openai.base_url=http://host:8000/v1")]
@@ -35,8 +36,6 @@ def recommend_cmd(
 
     For a new user (--text/--text-file) items are ranked by how well their reviews'
     motivations match the text: the same matches the reasons show."""
-    from lmmrec.explain.coldstart import split_reviews
-
     by_text = bool(text) or text_file is not None
     if (user is not None) == by_text:
         raise ConfigError("pass either --user ID or --text/--text-file (not both)")
@@ -44,8 +43,8 @@ def recommend_cmd(
     if text_file is not None:
         if not text_file.is_file():
             raise ConfigError(f"--text-file {text_file}: not found")
-        texts += split_reviews(text_file.read_text(encoding="utf-8"))
-    from lmmrec.explain.recommender import Recommender
+        texts += coldstart.split_reviews(text_file.read_text(encoding="utf-8"))
+    from lmmrec.explain.recommender import Recommender  # torch: lazy, keeps --help fast
 
     rec = Recommender.load(run)
     phrases: list[str] = []
@@ -56,17 +55,16 @@ def recommend_cmd(
             raise ConfigError("--text/--text-file: no review text given")
         rec.require_text()  # before the LLM is loaded
         if llm or backend is not None or config is not None or overrides:
-            from lmmrec.explain.coldstart import configured_extractor
-            from lmmrec.explain.extract_config import backend_config
+            from lmmrec.llm.backends import backend_config  # pydantic: lazy, as above
 
-            extractor = configured_extractor(backend_config(backend or "local", config,
+            extractor = coldstart.configured_extractor(backend_config(backend or "local", config,
                                                             overrides))
             try:
                 phrases = rec.extract_phrases(texts, extractor)
             finally:
                 extractor.close()
         else:
-            from lmmrec.explain.coldrank import query_phrases
+            from lmmrec.explain.coldrank import query_phrases  # pydantic: lazy, as above
 
             phrases = query_phrases(texts)
         recs = rec.recommend_for_phrases(phrases, k)

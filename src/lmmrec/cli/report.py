@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from lmmrec.report.build import write_report  # light: matplotlib and torch load inside
+
 
 def report_cmd(
     runs: Annotated[list[Path], typer.Argument(help="finished run folders")],
@@ -15,8 +17,6 @@ def report_cmd(
         help="explained example recommendations for runs with motivations")] = True,
 ) -> None:
     """Loss and validation plots per run, a test-metric comparison, explained examples."""
-    from lmmrec.report.build import write_report
-
     rep = write_report(runs, out, examples)
     typer.echo(f"wrote {out} ({len(rep.runs)} runs, {len(rep.plots)} plots)")
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from lmmrec.errors import ConfigError
-from lmmrec.explain.coldstart import MAX_REVIEWS
+from lmmrec.explain import coldstart  # light; the module, where tests replace its extractor
 
 Overrides = Annotated[list[str] | None, typer.Option(
     "--set", help="backend override key=value, e.g. openai.base_url=http://host:8000/v1")]
@@ -68,18 +68,18 @@ def serve_cmd(
     cold_start_per_minute: Annotated[float, typer.Option(
         min=0.001, help="cold-start requests per client (key or address) per minute")] = 6.0,
     max_texts: Annotated[int, typer.Option(
-        min=1, max=MAX_REVIEWS, help="texts in one cold-start request")] = 5,
+        min=1, max=coldstart.MAX_REVIEWS, help="texts in one cold-start request")] = 5,
     backend: Annotated[str, typer.Option(help="LLM for cold start: local | openai")] = "local",
     config: Annotated[Path | None, typer.Option(help="backend YAML")] = None,
     overrides: Overrides = None,
     access_log: Annotated[bool, typer.Option(help="log every request")] = False,
 ) -> None:
     """Serve explained recommendations of RUN over HTTP (docs at /docs)."""
+    # fastapi, uvicorn, torch, pydantic: lazy, keeps `lmmrec --help` fast
     import uvicorn
 
-    from lmmrec.explain.coldstart import configured_extractor
-    from lmmrec.explain.extract_config import backend_config
     from lmmrec.explain.recommender import Recommender
+    from lmmrec.llm.backends import backend_config
     from lmmrec.serve.app import ServeSettings, create_app
 
     key = api_key(api_key_env, host, insecure)
@@ -89,7 +89,7 @@ def serve_cmd(
     if not is_loopback(host) and key is None:
         typer.secho(f"warning: serving on {host} without an API key (--insecure)", err=True,
                     fg=typer.colors.YELLOW)
-    extractor = configured_extractor(backend_config(backend, config, overrides))  # lazy
+    extractor = coldstart.configured_extractor(backend_config(backend, config, overrides))  # lazy
     rec = Recommender.load(run, extract=extractor)
     app = create_app(rec, ServeSettings(
         api_key=key, max_body_bytes=max_body_bytes, cache_bytes=int(cache_mb * 2 ** 20),

@@ -10,6 +10,7 @@ from typing import Any
 import typer
 
 from lmmrec.errors import ConfigError, LmmrecError
+from lmmrec.train.files import CONFIG
 from lmmrec.train.runfolder import claim
 
 
@@ -57,7 +58,7 @@ def train(
 
 def _stored_config(out: Path, other_options: bool) -> Any:
     """--resume: the run's own config.json (any other option given is ignored)."""
-    from lmmrec.train.trainer import CONFIG, read_config  # torch: lazy, as in `train`
+    from lmmrec.train.trainer import read_config  # torch: lazy, as in `train`
 
     stored = out / CONFIG
     if not stored.exists():

@@ -7,7 +7,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from lmmrec.explain.coldstart import ExtractionError
+from lmmrec.llm.schemas import MAX_WORDS, normalise_phrase
 
 # -- a new user's own words, no LLM ---------------------------------------------------------
 
@@ -24,8 +27,6 @@ def query_phrases(texts: list[str]) -> list[str]:
     """A new user's texts as motivation-sized phrases, without an LLM: sentences cut at
     clause words, leading filler dropped, each phrase held to the same rules as the LLM's
     (1-6 words, plain characters; a longer clause keeps its first six words)."""
-    from lmmrec.llm.schemas import MAX_WORDS, normalise_phrase
-
     out: dict[str, None] = {}
     for text in texts:
         for part in _CLAUSE.split(" ".join(str(text).split())):
@@ -45,8 +46,6 @@ def top_phrase_table(m: Any, top: int) -> tuple[Any, Any]:
     """Each row's ``top`` heaviest columns of a CSR matrix, padded: (ids [n, top] int64 with
     -1 for none, weights [n, top] float32). Heaviest first, ties in column order, exactly as
     :func:`lmmrec.explain.match.entity_phrases` orders one row."""
-    import numpy as np
-
     n = m.shape[0]
     rows = np.repeat(np.arange(n), np.diff(m.indptr))
     order = np.lexsort((-m.data, rows))  # stable: equal weights keep their column order
@@ -66,8 +65,6 @@ def match_scores(q_vecs: Any, q_w: Any, ids: Any, w: Any, phrase_vecs: Any, k: i
     :func:`lmmrec.explain.match.best_matches` would show for it (greedy, best pair first,
     each phrase used once, pairs under ``min_similarity`` never), vectorised over items
     ``chunk`` at a time so memory stays bounded (chunk x queries x top floats)."""
-    import numpy as np
-
     n, top = ids.shape
     if len(q_vecs) == 0 or not (ids >= 0).any():
         return np.zeros(n, dtype=np.float32)

@@ -53,6 +53,8 @@ class BackendExtractor:
             return self._backend
 
     def motivations(self, text: str) -> dict[str, list[str]]:
+        # local: this module loads with `lmmrec --help` (cli.serve's MAX_REVIEWS), and the
+        # llm modules bring pandas and pydantic (here and below)
         from lmmrec.llm.job import extract_one
         from lmmrec.llm.prompts import ReviewInput
 
@@ -80,7 +82,7 @@ class BackendExtractor:
 
 def configured_extractor(cfg: Any = None) -> BackendExtractor:
     """The extractor of a BackendConfig (default: the local model), built lazily."""
-    from lmmrec.llm.backends import BackendConfig, make_backend
+    from lmmrec.llm.backends import BackendConfig, make_backend  # local: see motivations
 
     cfg = cfg or BackendConfig()
     return BackendExtractor(lambda: make_backend(cfg))
@@ -90,7 +92,7 @@ def extract_phrases(texts: list[str], extract: Extract) -> list[str]:
     """The distinct user-side motivation phrases of ``texts`` (most frequent first).
 
     A review the extractor fails on is skipped; if none gives a phrase: ExtractionError."""
-    from lmmrec.llm.prompts import REVIEW_CHAR_CAP, fence
+    from lmmrec.llm.prompts import REVIEW_CHAR_CAP, fence  # local: see motivations
     from lmmrec.llm.schemas import normalise_phrase
 
     # untrusted like any review: its fence markers neutralised and its length capped before

@@ -19,9 +19,16 @@ import torch
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import LmmrecError
-from lmmrec.explain.coldstart import Extract, extract_phrases
-from lmmrec.explain.match import Match, best_matches, profile_side, reason
-from lmmrec.text.profiles import Profiles
+from lmmrec.eval.ranking import topk_scored
+from lmmrec.explain import coldstart
+from lmmrec.explain.coldrank import match_scores, query_phrases, top_phrase_table
+from lmmrec.explain.coldstart import BackendExtractor, Extract, extract_phrases
+from lmmrec.explain.match import MIN_SIMILARITY, Match, best_matches, profile_side, reason
+from lmmrec.text.artifact import read_manifest
+from lmmrec.text.embed import EmbedConfig, embed_texts
+from lmmrec.text.profiles import Profiles, amass
+from lmmrec.train import trainer
+from lmmrec.train.files import BEST, CONFIG
 
 Side = tuple[list[str], np.ndarray, np.ndarray]  # texts, unit vectors, weights
 PROFILE_TOP = 12  # phrases of a profile considered for matching
@@ -56,8 +63,6 @@ class Recommender:
         self.profiles, self.model, self.cfg = profiles, model, cfg
         self.train = ds.train
         if extract is not None and hasattr(extract, "complete"):  # a Backend: wrap it
-            from lmmrec.explain.coldstart import BackendExtractor
-
             extract = BackendExtractor(extract)
         self._extract = extract
         self._sides: dict[tuple[str, int], Side] = {}
@@ -69,12 +74,9 @@ class Recommender:
         """A finished run folder (config.json + best.pt). ``extract`` (text -> phrases, or an
         LLM Backend) is used for cold start by text; default: the configured LLM backend
         (local), built on first use."""
-        from lmmrec.train import trainer
-
         run = Path(run_dir)
-        if not (run / trainer.BEST).exists() or not (run / trainer.CONFIG).exists():
-            raise LmmrecError(f"{run}: no {trainer.BEST} / {trainer.CONFIG}: not a finished "
-                              "run folder")
+        if not (run / BEST).exists() or not (run / CONFIG).exists():
+            raise LmmrecError(f"{run}: no {BEST} / {CONFIG}: not a finished run folder")
         cfg = trainer.read_config(run)
         ds = trainer.load_dataset(cfg)
         model = trainer.build_model(cfg, ds)
@@ -84,8 +86,6 @@ class Recommender:
             user_emb, item_emb = model(None)
         profiles = None
         if cfg.motivations:
-            from lmmrec.text.profiles import amass
-
             # reasons show only phrases grounded in the entity's own reviews (or listing)
             profiles = amass(ds, cfg.motivations, grounded=True)
         return cls(ds, user_emb, item_emb, profiles, model, cfg, extract)
@@ -142,26 +142,21 @@ class Recommender:
 
     def user_profile(self, user_id: str) -> dict[str, Any]:
         u = self.user_index(user_id)
-        out: dict[str, Any] = {"user": self.user_ids[u],
-                               "n_train_interactions": int(len(self.seen(u))),
-                               "motivations": [], "summary": ""}
-        if self.profiles is not None:
-            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
-                                  for ph, w in self.profiles.top_phrases("user", u,
-                                                                         PROFILE_TOP)]
-            out["summary"] = self.profiles.summary("user", u)
-        return out
+        return self._profile("user", u, {"user": self.user_ids[u],
+                                         "n_train_interactions": int(len(self.seen(u)))})
 
     def item_profile(self, item_id: str) -> dict[str, Any]:
         i = self.item_index(item_id)
-        out: dict[str, Any] = {"item": self.item_ids[i], "title": self.item_titles[i],
-                               "n_train_interactions": int(self.item_degree[i]),
-                               "motivations": [], "summary": ""}
+        return self._profile("item", i, {"item": self.item_ids[i], "title": self.item_titles[i],
+                                         "n_train_interactions": int(self.item_degree[i])})
+
+    def _profile(self, entity: str, index: int, head: dict[str, Any]) -> dict[str, Any]:
+        """``head`` followed by the entity's top motivations and its summary."""
+        out: dict[str, Any] = {**head, "motivations": [], "summary": ""}
         if self.profiles is not None:
-            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)}
-                                  for ph, w in self.profiles.top_phrases("item", i,
-                                                                         PROFILE_TOP)]
-            out["summary"] = self.profiles.summary("item", i)
+            out["motivations"] = [{"phrase": ph, "weight": round(w, 4)} for ph, w in
+                                  self.profiles.top_phrases(entity, index, PROFILE_TOP)]
+            out["summary"] = self.profiles.summary(entity, index)
         return out
 
     # -- ranking -----------------------------------------------------------------------------
@@ -173,8 +168,6 @@ class Recommender:
 
         Memory: ``chunk`` users x ``item_chunk`` items of scores at a time (item_chunk
         defaults to the run's ``eval.item_chunk``, else the whole catalogue)."""
-        from lmmrec.eval.ranking import topk_scored
-
         n_users, n_items = self.ds.n_users, self.ds.n_items
         item_chunk = item_chunk or self.item_chunk
         k = min(max_k, n_items)
@@ -222,8 +215,6 @@ class Recommender:
             keep = np.isfinite(scores)
             items, scores = items[keep], scores[keep]
         else:
-            from lmmrec.eval.ranking import topk_scored
-
             with torch.no_grad():
                 if remove_seen:  # in item chunks when the run sets eval.item_chunk
                     v, i = topk_scored(self.user_emb, self.item_emb, np.array([u]),
@@ -257,17 +248,12 @@ class Recommender:
             if p in vocab:
                 vecs[j] = self.profiles.embeddings[vocab[p]]
         if missing:
-            from lmmrec.text.embed import embed_texts
-
             vecs[missing] = embed_texts([phrases[j] for j in missing], self._embed_config)
         return vecs
 
     @cached_property
     def _embed_config(self) -> Any:
         """The embedding model the artifact's phrases were embedded with."""
-        from lmmrec.text.artifact import read_manifest
-        from lmmrec.text.embed import EmbedConfig
-
         info: dict[str, Any] = {}
         if self.cfg is not None and getattr(self.cfg, "motivations", None):
             try:
@@ -296,8 +282,6 @@ class Recommender:
     @cached_property
     def _item_table(self) -> tuple[np.ndarray, np.ndarray]:
         """Every item's top profile phrases (ids, weights), as the reasons use them."""
-        from lmmrec.explain.coldrank import top_phrase_table
-
         assert self.profiles is not None
         return top_phrase_table(self.profiles.item.tocsr(), PROFILE_TOP)
 
@@ -335,9 +319,6 @@ class Recommender:
         ranking and the reasons are one computation. Items that nothing matches follow, in
         the model's own cold-start order (else by popularity). Memory: ``chunk`` items at a
         time."""
-        from lmmrec.explain.coldrank import match_scores
-        from lmmrec.explain.match import MIN_SIMILARITY
-
         self.require_text()
         phrases = list(dict.fromkeys(str(p) for p in phrases if str(p).strip()))
         if not phrases:
@@ -365,9 +346,8 @@ class Recommender:
         """The text -> phrases function for cold start (default: configured LLM, lazily)."""
         with self._lock:
             if self._extract is None:
-                from lmmrec.explain.coldstart import configured_extractor
-
-                self._extract = configured_extractor()
+                # looked up on the module, where tests replace it
+                self._extract = coldstart.configured_extractor()
             return self._extract
 
     def extract_phrases(self, texts: list[str], extract: Extract | None = None) -> list[str]:
@@ -379,8 +359,6 @@ class Recommender:
         the phrases (:func:`~lmmrec.explain.coldrank.query_phrases`), embedded and matched
         in seconds. With ``extract`` (or ``llm``: the configured backend) the LLM extracts
         the motivations first, as for the training reviews."""
-        from lmmrec.explain.coldrank import query_phrases
-
         self.require_text()  # before any LLM call
         if extract is None and not llm:
             return self.recommend_for_phrases(query_phrases(texts), k)

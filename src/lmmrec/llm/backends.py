@@ -12,10 +12,12 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
-from lmmrec.config import Strict
+from lmmrec.config import Strict, load_config
 from lmmrec.errors import ConfigError
+from lmmrec.llm.model_files import MODEL_NAME, local_model_path
 
 
 class BackendError(Exception):
@@ -79,6 +81,14 @@ class BackendConfig(Strict):
     openai: OpenAIConfig = OpenAIConfig()
 
 
+def backend_config(kind: str = "local", config: Path | None = None,
+                   overrides: list[str] | None = None) -> BackendConfig:
+    """The backend config of the CLI's options: ``kind`` < the YAML ``config`` < ``--set``
+    ``overrides`` (`lmmrec extract`, and cold start in `recommend` and `serve`)."""
+    return load_config(BackendConfig, [config] if config else [], overrides or [],
+                       base={"kind": kind})
+
+
 def _usage(out: dict[str, Any]) -> tuple[int, int, int]:
     u = out.get("usage") or {}
     cached = (u.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
@@ -102,8 +112,6 @@ class LocalBackend:
 
     def __init__(self, cfg: LocalConfig) -> None:
         import xllamacpp
-
-        from lmmrec.llm.model_files import MODEL_NAME, local_model_path
 
         path = cfg.model_path or str(local_model_path())
         p = xllamacpp.CommonParams()

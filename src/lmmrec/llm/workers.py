@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.errors import LmmrecError
+from lmmrec.llm.store import Store
 
 
 def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
@@ -49,9 +50,9 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
     from rich.console import Console
     from rich.progress import Progress
 
+    # pandas: lazy, this module loads with `lmmrec --help` (cli.extract's run_workers)
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import inputs as llm_inputs
-    from lmmrec.llm.store import Store
 
     ds = PreparedDataset.load(data, require_splits=False)
     inputs = llm_inputs.item_inputs(ds) if items else llm_inputs.review_inputs(ds, prompt)

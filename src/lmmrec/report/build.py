@@ -24,6 +24,7 @@ from typing import Any
 
 from lmmrec.errors import LmmrecError
 from lmmrec.io import atomic_write_text
+from lmmrec.train.files import CONFIG, LOG, METRICS
 
 EXAMPLE_USERS = 3
 EXAMPLE_K = 5
@@ -79,9 +80,6 @@ class Report:
 
 
 def load_run(path: str | Path) -> RunData:
-    # local: the trainer module loads torch, which reading a run's files does not need
-    from lmmrec.train.trainer import CONFIG, LOG, METRICS
-
     p = Path(path)
     if not (p / CONFIG).exists() or not (p / LOG).exists():
         raise LmmrecError(f"{p}: not a run folder (needs {CONFIG} and {LOG})")
@@ -121,6 +119,20 @@ def _integer_epochs(ax: Any) -> None:
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _epoch_axes(ax: Any, ylabel: str, title: str, drawn: bool, empty: str) -> None:
+    """Labels, grid and legend of a per-epoch plot; ``empty`` is written on one with no
+    line."""
+    _integer_epochs(ax)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8)
+    else:
+        ax.text(0.5, 0.5, empty, ha="center", transform=ax.transAxes)
+
+
 def _drawn(ax: Any) -> dict[str, tuple[list[float], list[float]]]:
     """The series exactly as drawn: read back from the axes' lines."""
     return {ln.get_label(): ([float(x) for x in ln.get_xdata()],
@@ -140,15 +152,8 @@ def loss_plot(run: RunData) -> Plot:
     positive = all(v > 0 for r in recs for v in r["loss"].values())
     if positive and terms:
         ax.set_yscale("log")
-    _integer_epochs(ax)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("loss (mean per batch)")
-    ax.set_title(f"training loss: {run.label}", fontsize=10)
-    ax.grid(alpha=0.3)
-    if terms:
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no training epochs logged", ha="center", transform=ax.transAxes)
+    _epoch_axes(ax, "loss (mean per batch)", f"training loss: {run.label}", bool(terms),
+                "no training epochs logged")
     return Plot("loss", f"Training loss per epoch: {run.label}", _png(fig), _drawn(ax))
 
 
@@ -171,15 +176,8 @@ def val_plot(run: RunData) -> Plot:
     if isinstance(best, int) and best > 0 and recs:
         ax.axvline(best, color="grey", linestyle=":", linewidth=1)
         ax.text(best, ax.get_ylim()[1], " best", va="top", fontsize=8, color="grey")
-    _integer_epochs(ax)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("validation metric")
-    ax.set_title(f"validation: {run.label}", fontsize=10)
-    ax.grid(alpha=0.3)
-    if names:
-        ax.legend(fontsize=8)
-    else:
-        ax.text(0.5, 0.5, "no validation logged", ha="center", transform=ax.transAxes)
+    _epoch_axes(ax, "validation metric", f"validation: {run.label}", bool(names),
+                "no validation logged")
     series = {label: d for label, d in _drawn(ax).items() if not label.startswith("_")}
     return Plot("val", f"Validation metrics per evaluation: {run.label}", _png(fig), series)
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 import torch
 
 from lmmrec.errors import ConfigError
+from lmmrec.io import atomic_write_json
 
 
 @dataclass
@@ -179,4 +179,4 @@ def dump_digest(model: torch.nn.Module, rank: int, world_size: int) -> None:
     path.mkdir(parents=True, exist_ok=True)
     record = {"rank": rank, "world_size": world_size, "state": state_digest(model),
               "trainable": state_digest(model, trainable_only=True)}
-    (path / f"rank{rank}.json").write_text(json.dumps(record) + "\n", encoding="utf-8")
+    atomic_write_json(path / f"rank{rank}.json", record)  # whole, or not there at all

@@ -12,6 +12,7 @@ import pandas as pd
 
 from lmmrec.data.dataset import PreparedDataset, is_prepared
 from lmmrec.data.pipeline import write_atomic
+from lmmrec.data.readers.rlmrec import load_matrix  # restricted unpickler
 
 FILES = {"train": "trn_mat.pkl", "val": "val_mat.pkl", "test": "tst_mat.pkl"}
 
@@ -19,8 +20,6 @@ FILES = {"train": "trn_mat.pkl", "val": "val_mat.pkl", "test": "tst_mat.pkl"}
 def load_rlmrec_splits(root: str | Path, max_users: int | None = None) -> PreparedDataset:
     """The three split matrices as a PreparedDataset; `max_users` keeps the first N users
     (items re-indexed to those in their training rows) for small test cuts."""
-    from lmmrec.data.readers.rlmrec import load_matrix  # restricted unpickler
-
     root = Path(root)
     mats = {s: load_matrix(root / f) for s, f in FILES.items()}
     n_users, n_items = mats["train"].shape

@@ -17,12 +17,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from lmmrec.errors import ConfigError, LmmrecError
+from lmmrec.train.files import BEST, CHECKPOINT, CONFIG, LOG, METRICS, RESOLVED
 
 LOCK = ".lock"
 # every file `fit` writes; lmmrec.io writes each through a temp file ".NAME.<pid, random>.tmp"
 # beside it (older versions: ".NAME.<random>.tmp"; both are cleaned)
-RUN_FILES = ("config.json", "resolved.json", "log.jsonl", "checkpoint.pt", "best.pt",
-             "metrics.json")
+RUN_FILES = (CONFIG, RESOLVED, LOG, CHECKPOINT, BEST, METRICS)
 
 
 class RunBusy(LmmrecError):
@@ -62,9 +62,9 @@ def clean_temp(folder: Path) -> list[Path]:
 
 
 def is_run_folder(folder: Path) -> bool:
-    """Only what `fit` writes, config.json included."""
+    """Only what `fit` writes, its config included."""
     names = [p.name for p in folder.iterdir()]
-    return "config.json" in names and all(
+    return CONFIG in names and all(
         n in RUN_FILES or n == LOCK or _is_temp(n) for n in names)
 
 
@@ -92,7 +92,7 @@ def claim(folder: Path, overwrite: bool) -> Path | None:
                           "it or --overwrite to replace it")
     old = aside(folder)
     with locked(folder):
-        if old.exists() and not (folder / "metrics.json").exists():
+        if old.exists() and not (folder / METRICS).exists():
             # an unfinished replacement of the run kept aside: the aside one stays
             shutil.rmtree(folder)
         else:
