@@ -59,10 +59,10 @@ lint: install-test
 
 # Released motivation artifacts: extract (resumable) with the local LLM, then export + embed.
 # `make extract DATASET=amazon-mi-2014` runs until done (or until killed: rerun to resume).
-# PROMPT=review_v2 (default) releases into releases/motivations-v2/; review_v1 stores and
+# PROMPT=review_v2n (default) releases into releases/motivations-v2/; review_v1 stores and
 # releases (releases/motivations/) stay valid and resumable with PROMPT=review_v1.
 DATASET ?= amazon-beauty-2023-mini
-PROMPT ?= review_v2
+PROMPT ?= review_v2n
 # one process decoding 16 reviews per batch (local.n_parallel) beats one process per core
 EXTRACT_WORKERS ?= 1
 WORK ?= work

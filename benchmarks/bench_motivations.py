@@ -1,6 +1,6 @@
 """Extraction quality: against human labels (SemEval-2014 Task 4) and on released artifacts.
 
-    python benchmarks/bench_motivations.py semeval --prompt review_v2 [--n 300] [--seed 2026]
+    python benchmarks/bench_motivations.py semeval --prompt review_v2n [--n 300] [--seed 2026]
     python benchmarks/bench_motivations.py artifacts [--releases releases/motivations]
     python benchmarks/bench_motivations.py report     # results/motivations.md from the JSONs
 
@@ -225,7 +225,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     s = sub.add_parser("semeval")
-    s.add_argument("--prompt", default="review_v2")
+    s.add_argument("--prompt", default="review_v2n")
     s.add_argument("--n", type=int, default=300)
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument("--parallel", type=int, default=16)

@@ -51,11 +51,11 @@ def test_a_table_without_val_or_test_rows_can_be_extracted(tmp_path: Path) -> No
                     f"openai.base_url={fake.base_url}", "--data", prepared, "--store", store)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["store"]["done"] == 5
-    # prompt review_v2 by default, with each interaction's rating as context
+    # prompt review_v2n by default, with each interaction's rating as context
     assert sum("Rating: 1 of 5 stars" in u for u in seen) == 1
     r = run_cli("extract", "stats", "--store", store, "--data", prepared, "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["prompt_version"] == "review_v2"
+    assert json.loads(r.stdout)["prompt_version"] == "review_v2n"
     r = run_cli("extract", "export", "--store", store, "--data", prepared, "--out", art)
     assert r.returncode == 0, r.stderr
     manifest = json.loads((art / "manifest.json").read_text())

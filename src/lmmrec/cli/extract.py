@@ -49,9 +49,9 @@ def extract_cmd(
         "--items", help="extract what each item's listing (title, description, tags) offers, "
         "into a store of its own")] = False,
     prompt: Annotated[str | None, typer.Option(
-        help="review prompt version: review_v2 (grounded, rating as context), review_v2n "
-        "(the same without the reasoning sentence) or review_v1; default: the store's own "
-        "version, review_v2 for a new store")] = None,
+        help="review prompt version: review_v2n (grounded, rating as context), review_v2 "
+        "(the same with a reasoning sentence first) or review_v1; default: the store's own "
+        "version, review_v2n for a new store")] = None,
     budget: Annotated[str | None, typer.Option(
         help="extract only this share of the training reviews (a seeded subsample keeping "
         "every user and item where possible); with --dry-run, several: 0.25,0.5,1")] = None,

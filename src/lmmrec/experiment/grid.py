@@ -36,8 +36,7 @@ from lmmrec.experiment.plan import Cell, Plan, plan
 from lmmrec.experiment.spec import DATA_DIR, NOISE_DIR, SPEC_FILE, STATE_FILE, Experiment
 from lmmrec.io import atomic_write_text as write_text
 from lmmrec.train import trainer
-
-CHECKPOINT, METRICS = "checkpoint.pt", "metrics.json"
+from lmmrec.train.files import CHECKPOINT, METRICS
 
 
 def cell_status(cell: Cell) -> str:

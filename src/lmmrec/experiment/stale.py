@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from lmmrec.config import build
 from lmmrec.errors import ConfigError
 from lmmrec.train.config import RunConfig, resolved
+from lmmrec.train.files import CONFIG, RESOLVED
 
 if TYPE_CHECKING:  # type hints only: plan imports this module
     from lmmrec.experiment.plan import Cell
@@ -44,9 +45,9 @@ def check_stored(cell: Cell, errors: list[str]) -> None:
     its resolved.json spells every default out) of the same defaults: a default of the
     aligner or the backbone may have changed since that run; and of the same motivation
     artifact contents (its fingerprint), which a re-export or an extraction may have changed."""
-    for name, new, what in (("config.json", lambda: dump_config(resolved(cell.config)),
+    for name, new, what in ((CONFIG, lambda: dump_config(resolved(cell.config)),
                              "of a different config"),
-                            ("resolved.json", lambda: resolved(cell.config),
+                            (RESOLVED, lambda: resolved(cell.config),
                              "made with other defaults or another motivation artifact")):
         stored = cell.dir / name
         if not stored.exists():
@@ -55,7 +56,7 @@ def check_stored(cell: Cell, errors: list[str]) -> None:
             old = json.loads(stored.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue  # an unreadable leftover: the cell is rerun from scratch
-        if name == "config.json":
+        if name == CONFIG:
             old = dump_config(_config_now(old))
         want = new()
         # compared when both sides have one: a run from before fingerprints, or an artifact

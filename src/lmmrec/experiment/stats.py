@@ -27,6 +27,7 @@ import numpy as np
 from lmmrec.errors import ConfigError
 from lmmrec.experiment.spec import DATA_DIR, MOTIVATIONS_DIR, STATE_FILE, check_metric
 from lmmrec.io import atomic_write_text as write_text
+from lmmrec.train.files import METRICS
 
 RESULTS_MD, RESULTS_JSON = "results.md", "results.json"
 
@@ -92,7 +93,7 @@ def paired_tests(values: Sequence[float], reference: Sequence[float]) -> dict[st
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / "metrics.json"
+    path = Path(run_dir) / METRICS
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
@@ -110,7 +111,7 @@ def collect_cells(root: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         state = json.loads(state_path.read_text(encoding="utf-8"))
         return state.get("cells", []), state.get("spec", {})
     cells = []
-    for m in sorted(root.rglob("metrics.json")):
+    for m in sorted(root.rglob(METRICS)):
         parts = m.parent.relative_to(root).parts
         if len(parts) < 4 or parts[0] in (DATA_DIR, MOTIVATIONS_DIR):
             continue

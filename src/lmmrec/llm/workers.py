@@ -45,7 +45,7 @@ def worker_commands(data: Path, store: Path, backend: str, config: Path | None,
 def run_workers(data: Path, store: Path, backend: str, config: Path | None,
                 overrides: list[str], workers: int, retry_failed: bool = False,
                 poll_s: float = 2.0, items: bool = False,
-                prompt: str = "review_v2") -> dict[str, Any]:
+                prompt: str | None = None) -> dict[str, Any]:
     """Start the shard processes, show the store filling up, and wait for all of them."""
     from rich.console import Console
     from rich.progress import Progress
@@ -53,7 +53,9 @@ def run_workers(data: Path, store: Path, backend: str, config: Path | None,
     # pandas: lazy, this module loads with `lmmrec --help` (cli.extract's run_workers)
     from lmmrec.data.dataset import PreparedDataset
     from lmmrec.llm import inputs as llm_inputs
+    from lmmrec.llm.prompts import PROMPT_VERSION
 
+    prompt = prompt or PROMPT_VERSION
     ds = PreparedDataset.load(data, require_splits=False)
     inputs = llm_inputs.item_inputs(ds) if items else llm_inputs.review_inputs(ds, prompt)
     total = len({i.input_hash() for i in inputs})
