@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from lmmrec.align.registry import ALIGNERS
 from lmmrec.config import Strict, parse_override, read_yaml
@@ -172,18 +172,11 @@ class ExperimentFile(Strict):
     split: Literal["test", "val"] = "test"
     noise: NoiseSection | None = None
 
-    @field_validator("datasets")
+    @field_validator("datasets", "variants")
     @classmethod
-    def _dataset_names(cls, v: dict[str, DatasetSpec]) -> dict[str, DatasetSpec]:
-        for name in v:
-            _check_name("dataset", name)
-        return v
-
-    @field_validator("variants")
-    @classmethod
-    def _variant_names(cls, v: dict[str, VariantSpec]) -> dict[str, VariantSpec]:
-        for name in v:
-            _check_name("variant", name)
+    def _names(cls, v: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        for name in v:  # each becomes a folder name
+            _check_name(str(info.field_name).removesuffix("s"), name)
         return v
 
     @field_validator("backbones")

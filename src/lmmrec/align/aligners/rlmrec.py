@@ -31,18 +31,27 @@ class RLMRecGenConfig(AlignConfig):
     text_input: Literal["phrases", "summary"] = "summary"  # profile phrases or summary
 
 
-class RLMRecConAligner(Aligner):
+class _ProfileAligner(Aligner):
+    """RLMRec's two methods: one fixed profile vector per user and item (`prf_user`,
+    `prf_item`: the summary's embedding or the pooled phrases)."""
+
+    def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig | RLMRecGenConfig
+                 ) -> None:
+        super().__init__(inputs, dim, cfg.every)
+        self.cfg = cfg
+        u, i = entity_vectors(inputs, cfg.text_input)
+        self.register_buffer("prf_user", u, persistent=False)
+        self.register_buffer("prf_item", i, persistent=False)
+
+
+class RLMRecConAligner(_ProfileAligner):
     """RLMRec-Con: kd = Σ_{users, pos, neg} InfoNCE(cf, MLP(profile)) / B, the users' against
     all user profiles, the items' against the batch's item profiles (HKUDS/RLMRec)."""
 
     Config = RLMRecConConfig
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecConConfig) -> None:
-        super().__init__(inputs, dim, cfg.every)
-        self.cfg = cfg
-        u, i = entity_vectors(inputs, cfg.text_input)
-        self.register_buffer("prf_user", u, persistent=False)
-        self.register_buffer("prf_item", i, persistent=False)
+        super().__init__(inputs, dim, cfg)
         self.mlp = mlp(inputs.text_dim, dim, slope=0.01, xavier=True)  # RLMRec's MLP
 
     def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,7 +68,7 @@ class RLMRecConAligner(Aligner):
         return {"rlmrec_con": self.cfg.weight * kd}
 
 
-class RLMRecGenAligner(Aligner):
+class RLMRecGenAligner(_ProfileAligner):
     """RLMRec-Gen: masked entities' CF embeddings -> MLP -> their profile embedding.
 
     RLMRec masks nodes inside the GNN; a backbone-agnostic wrapper cannot, so the mask drops
@@ -69,11 +78,7 @@ class RLMRecGenAligner(Aligner):
     Config = RLMRecGenConfig
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: RLMRecGenConfig) -> None:
-        super().__init__(inputs, dim, cfg.every)
-        self.cfg = cfg
-        u, i = entity_vectors(inputs, cfg.text_input)
-        self.register_buffer("prf_user", u, persistent=False)
-        self.register_buffer("prf_item", i, persistent=False)
+        super().__init__(inputs, dim, cfg)
         self.mask_token = nn.Parameter(torch.zeros(dim))
         self.decoder = mlp(dim, inputs.text_dim)
 
