@@ -1,23 +1,24 @@
 """Training speed on a quiet and on a busy machine, by intra-op thread count and OpenMP wait
 policy: which default stays fast when other jobs share the cores.
 
-    python benchmarks/bench_threads.py [--epochs 3] [--load 2] [--dataset rlmrec-amazon]
+    python benchmarks/bench_threads.py [--epochs 3] [--load 2] [--load-kind torch|spin]
 
-Each setting trains LightGCN (RLMRec's settings) for ``--epochs`` epochs in a fresh process
-(the wait policy is read when OpenMP starts) and records its mean seconds per epoch. "busy"
-runs ``--load`` competing processes that spin on the CPU for the whole measurement (a
-stand-in for other jobs: another training, an LLM, a test suite). Settings: train.threads
-1 and 2 (= all cores here), each with OMP_WAIT_POLICY ACTIVE (waiting threads spin) and
-PASSIVE (they sleep), and the default: nothing set, what a user gets. Goal: on the busy machine, the default within 2x of
-the best setting; on the quiet one, within 1.25x of the best. Stop other work first: the
-quiet rows must be quiet. Writes results/threads.{json,md}.
+Each setting trains LightGCN (RLMRec's settings, RLMRec's Amazon split) for ``--epochs``
+epochs in a fresh process (OpenMP reads its wait policy when it loads) and records its mean
+seconds per epoch. "busy" runs ``--load`` competing processes for the whole measurement:
+``torch`` (each a small training-like loop on every core, its OpenMP threads spinning as
+torch's do by default: another training, an LLM) or ``spin`` (one busy core each).
+Settings: train.threads 1 and 2 (= all cores here), each with OMP_WAIT_POLICY ACTIVE
+(waiting threads spin) and PASSIVE (they sleep), and the default: nothing set, what a user
+of `lmmrec train` gets. Goal: on the busy machine the default within 2x of the best setting,
+on the quiet one within 1.25x. Stop other work first: the quiet rows must be quiet. Writes
+results/threads-KIND.{json,md}.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import platform
 import subprocess
@@ -34,9 +35,24 @@ SETTINGS = [("default", "default"), ("1", "ACTIVE"), ("1", "PASSIVE"), ("2", "AC
             ("2", "PASSIVE")]
 
 
-def spin() -> None:
-    while True:
-        pass
+# A competing training: small matmuls on every core, OpenMP threads spinning between ops
+# (libgomp's default), as another torch job or an OpenMP LLM runtime does.
+TORCH_LOAD = """
+import torch
+torch.set_num_threads({threads})
+a = torch.randn(256, 256)
+while True:
+    a = torch.tanh(a @ a)
+"""
+
+
+def competitors(kind: str, n: int) -> list[subprocess.Popen]:
+    """``n`` competing processes: ``spin`` (one busy core each) or ``torch`` (each using
+    every core, as another training does)."""
+    code = ("while True: pass" if kind == "spin"
+            else TORCH_LOAD.format(threads=os.cpu_count() or 2))
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    return [subprocess.Popen([sys.executable, "-c", code], env=env) for _ in range(n)]
 
 
 def prepared(name: str) -> Path:
@@ -65,13 +81,10 @@ def one_run(data: Path, threads: str, wait: str, epochs: int) -> float:
     return float(metrics["seconds_per_epoch"])
 
 
-def measure(data: Path, epochs: int, load: int) -> list[dict]:
+def measure(data: Path, epochs: int, load: int, kind: str) -> list[dict]:
     rows = []
     for machine in ("quiet", "busy"):
-        spinners = [mp.Process(target=spin, daemon=True) for _ in range(load if machine == "busy"
-                                                                         else 0)]
-        for p in spinners:
-            p.start()
+        spinners = competitors(kind, load if machine == "busy" else 0)
         try:
             for threads, wait in SETTINGS:
                 s = one_run(data, threads, wait, epochs)
@@ -80,15 +93,17 @@ def measure(data: Path, epochs: int, load: int) -> list[dict]:
                 print(rows[-1], flush=True)
         finally:
             for p in spinners:
-                p.terminate()
+                p.kill()
+                p.wait()
     return rows
 
 
 def render(res: dict) -> str:
     lines = ["# Training speed on a quiet and a busy machine", "",
              f"Made by `python benchmarks/bench_threads.py --epochs {res['epochs']} --load "
-             f"{res['load']} --dataset {res['dataset']}` on {res['machine']}: LightGCN, mean "
-             "seconds per epoch; busy = that many competing processes spinning on the CPU. "
+             f"{res['load']} --load-kind {res['load_kind']} --dataset {res['dataset']}` on "
+             f"{res['machine']}: LightGCN, mean seconds per epoch; busy = {res['load']} "
+             f"competing processes of kind `{res['load_kind']}` (see the script). "
              "`default` is what a user gets without setting anything.", "",
              "| machine | train.threads | OMP_WAIT_POLICY | s/epoch | x best on this machine |",
              "|---|---|---|---|---|"]
@@ -105,8 +120,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--load", type=int, default=os.cpu_count() or 2)
     ap.add_argument("--dataset", default="rlmrec-amazon")
+    ap.add_argument("--load-kind", choices=["spin", "torch"], default="torch")
     a = ap.parse_args()
-    rows = measure(prepared(a.dataset), a.epochs, a.load)
+    rows = measure(prepared(a.dataset), a.epochs, a.load, a.load_kind)
     for machine in ("quiet", "busy"):
         mine = [r for r in rows if r["machine"] == machine]
         best = min(r["seconds_per_epoch"] for r in mine)
@@ -116,10 +132,11 @@ def main() -> None:
                        and r["threads"] == "default" and r["wait_policy"] == "default")
                for m in ("quiet", "busy")}
     res = {"machine": f"{platform.machine()}, {os.cpu_count()} cpus", "epochs": a.epochs,
-           "load": a.load, "dataset": a.dataset, "rows": rows, "default_x_best": default,
+           "load": a.load, "load_kind": a.load_kind, "dataset": a.dataset, "rows": rows, "default_x_best": default,
            "goal_met": default["busy"] <= GOAL_BUSY and default["quiet"] <= GOAL_QUIET}
-    (HERE / "results" / "threads.json").write_text(json.dumps(res, indent=2) + "\n")
-    (HERE / "results" / "threads.md").write_text(render(res))
+    name = f"threads-{a.load_kind}"
+    (HERE / "results" / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    (HERE / "results" / f"{name}.md").write_text(render(res))
     print(render(res))
 
 

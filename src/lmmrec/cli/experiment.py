@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from lmmrec.cli.openmp import prefer_passive_wait
 from lmmrec.errors import ConfigError
 
 experiment_app = typer.Typer(
@@ -62,6 +63,7 @@ def run_cmd(
 ) -> None:
     """Run the grid (then the noise study, if the file has a noise: section), resumably:
     finished cells are skipped, interrupted ones resume from their checkpoint."""
+    prefer_passive_wait()  # before torch loads (cells inherit it)
     from rich.console import Console
 
     from lmmrec.experiment.grid import noise_report, run_experiment  # torch: lazy (the top)
@@ -91,6 +93,7 @@ def noise_cmd(
 ) -> None:
     """Run the file's noise: section (base / rlmrec-con / lmmrec at each noise level) and
     write OUT/noise/results.md|json and the plot (metric vs noise level)."""
+    prefer_passive_wait()  # before torch loads (cells inherit it)
     from rich.console import Console
 
     from lmmrec.experiment.grid import noise_report, run_experiment  # torch: lazy (the top)

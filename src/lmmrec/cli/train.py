@@ -9,6 +9,7 @@ from typing import Any
 
 import typer
 
+from lmmrec.cli.openmp import prefer_passive_wait
 from lmmrec.errors import ConfigError, LmmrecError
 from lmmrec.train.files import CONFIG
 from lmmrec.train.runfolder import claim
@@ -39,6 +40,7 @@ def train(
     """Train a backbone: BPR, early stopping on validation Recall@20, then one test pass."""
     if resume and overwrite:
         raise ConfigError("--resume and --overwrite: use one or the other")
+    prefer_passive_wait()  # before torch loads
     # pydantic, torch: imported when a run starts, so `lmmrec --help` stays fast
     from lmmrec.train.trainer import fit
 
