@@ -2,6 +2,7 @@
 the same seed, and the same seconds per epoch within noise.
 
     python benchmarks/bench_same.py --before REV [--after HEAD] [--repeat 2] [--epochs 30]
+        [--cases lightgcn-rlmrec-amazon,lmmrec-amazon-mi-2014]
 
 Each commit is checked out (detached) under runs/same/trees/REV and imported from there
 (PYTHONPATH), so the two run side by side without reinstalling. Cases:
@@ -86,6 +87,7 @@ def main() -> None:
     ap.add_argument("--after", default="HEAD")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--cases", default=None, help="comma-separated subset of the cases")
     a = ap.parse_args()
     prepare_data()
     sides = dict(zip(("before", "after"), (tree(a.before), tree(a.after)), strict=True))
@@ -93,7 +95,10 @@ def main() -> None:
     result: dict = {"before": sides["before"][1], "after": sides["after"][1],
                     "epochs": a.epochs, "repeat": a.repeat, "load_avg_1m_at_start": load,
                     "cases": {}}
-    for name, args in cases(a.epochs).items():
+    chosen = cases(a.epochs)
+    if a.cases:
+        chosen = {k: v for k, v in chosen.items() if k in a.cases.split(",")}
+    for name, args in chosen.items():
         runs: dict[str, list[dict]] = {"before": [], "after": []}
         for r in range(a.repeat):
             for side, (src, sha) in sides.items():
@@ -111,7 +116,8 @@ def main() -> None:
             "median_ratio_after_over_before": round(
                 statistics.median(x["seconds_per_epoch"] for x in f)
                 / statistics.median(x["seconds_per_epoch"] for x in b), 3)}
-    name = f"same-{result['before']}-{result['after']}"
+    name = f"same-{result['before']}-{result['after']}" + (f"-{'+'.join(chosen)}" if a.cases
+                                                           else "")
     (HERE / "results" / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
     (HERE / "results" / f"{name}.md").write_text(render(result, " ".join(sys.argv[1:])))
     print(render(result, ""))
