@@ -87,6 +87,13 @@ def nce_and_kl_from_logits(logits: torch.Tensor, t2i: torch.Tensor, i2t: torch.T
     return nce, kl
 
 
+def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
+    """mean_rows −Σ_j softmax(target)_j · log softmax(logits)_j (IRLLRec's EMA-teacher term:
+    the softmax runs over the embedding's dimensions)."""
+    target = target_logits.softmax(dim=-1).detach()
+    return -(logits.log_softmax(dim=-1) * target).sum(-1).mean()
+
+
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     """teacher ← momentum · teacher + (1 − momentum) · student, parameter by parameter

@@ -13,9 +13,9 @@ from lmmrec.train.config import RunConfig, resolve_config, resolved
 
 
 def test_registries_name_their_valid_choices() -> None:
-    assert ALIGNERS.names() == ["base", "lmmrec", "rlmrec-con", "rlmrec-gen"]
+    assert ALIGNERS.names() == ["base", "irllrec", "lmmrec", "rlmrec-con", "rlmrec-gen"]
     assert ALIGNERS.check("base") == "base"
-    with pytest.raises(ValueError, match="unknown method 'nope'; valid: base, lmmrec"):
+    with pytest.raises(ValueError, match="unknown method 'nope'; valid: base, irllrec, lmmrec"):
         ALIGNERS.check("nope")
     with pytest.raises(ConfigError, match="unknown backbone 'nope'; valid: dccf, gccf"):
         REGISTRY.cls("nope")

@@ -70,7 +70,7 @@ def test_config_show_lists_every_key_with_default_and_help(cli) -> None:
     shown = json.loads(r.out)
     keys = {k["key"]: k for sec in shown.values() for k in sec}
     expect = _walk(RunConfig) - {"align", "backbone"}
-    for cls in (a.LMMRecConfig, a.RLMRecConConfig, a.RLMRecGenConfig):
+    for cls in (a.LMMRecConfig, a.RLMRecConConfig, a.RLMRecGenConfig, a.IRLLRecConfig):
         expect |= _walk(cls, "align.")
     for name in REGISTRY:
         expect |= _walk(backbone_class(name).Config, "backbone.") | {"backbone.name"}

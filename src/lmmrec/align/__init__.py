@@ -1,2 +1,2 @@
 """Model-agnostic alignment: one wrapper around any backbone, with pluggable aligners
-(LMMRec, RLMRec-Con, RLMRec-Gen)."""
+(LMMRec, RLMRec-Con, RLMRec-Gen, IRLLRec)."""

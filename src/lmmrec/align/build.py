@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
 from lmmrec.align.aligners.base import AlignConfig
 from lmmrec.align.registry import ALIGNERS, BASE, text_input_of
 from lmmrec.align.wrapper import AlignedModel
@@ -26,8 +24,6 @@ def wrap(backbone: Backbone, method: str, cfg: AlignConfig | None, ds: PreparedD
         raise TypeError(f"method {method!r} needs a {aligner_cls.Config.__name__}, "
                         f"not {type(cfg).__name__}")
     inputs = TEXT_INPUTS[text_input_of(cfg)](ds, motivations, cfg, method)
-    deg_u = np.diff(ds.train.indptr)
-    deg_i = np.bincount(ds.train.indices, minlength=ds.n_items)
-    model = AlignedModel(backbone, aligner_cls.create(inputs, backbone, cfg, (deg_u, deg_i)))
+    model = AlignedModel(backbone, aligner_cls.create(inputs, backbone, cfg, ds.train))
     model.text_stats = dict(inputs.stats)  # written to the run's metrics.json
     return model

@@ -17,6 +17,7 @@ ALIGNERS = Registry({
     "lmmrec": "lmmrec.align.aligners.lmmrec:LMMRecAligner",
     "rlmrec-con": "lmmrec.align.aligners.rlmrec:RLMRecConAligner",
     "rlmrec-gen": "lmmrec.align.aligners.rlmrec:RLMRecGenAligner",
+    "irllrec": "lmmrec.align.aligners.irllrec:IRLLRecAligner",
 }, what="method", prefix="align.", source="align ({})", extra=(BASE,))
 
 # The text side an aligner reads when its Config has no `text_input` setting.

@@ -24,7 +24,7 @@ def train(
     sets: list[str] = typer.Option([], "--set", help="Override any key: a.b=value "
                                    "(every key, default and help: `lmmrec config show`)."),
     method: str = typer.Option("base", "--method",
-                               help="base, lmmrec, rlmrec-con or rlmrec-gen."),
+                               help="base, lmmrec, rlmrec-con, rlmrec-gen or irllrec."),
     motivations: Path | None = typer.Option(
         None, "--motivations", help="Motivation artifact folder (aligned methods; not needed "
         "with --set align.text_input=reviews)."),

@@ -78,7 +78,7 @@ class RunConfig(Strict):
     `backbone_config` that training, `resolved` and the experiment harness all use."""
 
     data: str | None = None  # prepared dataset folder (--data)
-    method: str = "base"  # base, lmmrec, rlmrec-con or rlmrec-gen (--method)
+    method: str = "base"  # base, lmmrec, rlmrec-con, rlmrec-gen or irllrec (--method)
     motivations: str | None = None  # motivation artifact folder (--motivations)
     align: dict[str, Any] = Field(default_factory=dict)  # the method's aligner settings
     backbone: dict[str, Any] = Field(default_factory=lambda: {"name": "lightgcn"})  # name+keys

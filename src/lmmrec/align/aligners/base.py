@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 from pydantic import Field
 from torch import nn
@@ -30,6 +31,11 @@ class AlignConfig(Strict):
         "use the motivations of this share of the training reviews only (a seeded "
         "subsample keeping every user and item where possible)"))
     review_seed: int = Field(0, description="seed of the align.review_share subsample")
+
+
+def degrees(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Training interactions per user and per item."""
+    return np.diff(train.indptr), np.bincount(train.indices, minlength=train.shape[1])
 
 
 def unique_sample(x: torch.Tensor, limit: int) -> torch.Tensor:
@@ -62,7 +68,7 @@ class Aligner(nn.Module):
     A subclass sets ``Config``, its settings model (``align.*`` keys; a ``text_input`` field
     picks its text side from lmmrec.text.inputs.TEXT_INPUTS, else phrases), and implements
     ``losses`` (named, weighted terms) and ``text_embeddings``. ``create`` builds it for a
-    run from the text inputs, the backbone and the training degrees (users, items); the
+    run from the text inputs, the backbone and the training matrix (users x items, CSR); the
     default calls ``cls(inputs, backbone.dim, cfg)``.
     """
 
@@ -73,8 +79,8 @@ class Aligner(nn.Module):
         self.inputs, self.dim, self.every = inputs, dim, every
 
     @classmethod
-    def create(cls, inputs: TextInputs, backbone: Backbone, cfg: Any,
-               train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
+    def create(cls, inputs: TextInputs, backbone: Backbone, cfg: Any, train: sp.csr_matrix
+               ) -> Aligner:
         return cls(inputs, backbone.dim, cfg)  # type: ignore[call-arg]
 
     def losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,

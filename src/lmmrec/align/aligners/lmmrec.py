@@ -8,6 +8,7 @@ import math
 from typing import Any, Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from pydantic import Field
@@ -16,6 +17,7 @@ from torch import nn
 from lmmrec.align.aligners.base import (
     AlignConfig,
     Aligner,
+    degrees,
     entity_vectors,
     subsample,
     unique_sample,
@@ -76,9 +78,9 @@ class LMMRecAligner(Aligner):
     Config = LMMRecConfig
 
     @classmethod
-    def create(cls, inputs: TextInputs, backbone: Backbone, cfg: Any,
-               train_degree: tuple[np.ndarray, np.ndarray]) -> Aligner:
-        return cls(inputs, backbone.dim, cfg, backbone, train_degree)
+    def create(cls, inputs: TextInputs, backbone: Backbone, cfg: Any, train: sp.csr_matrix
+               ) -> Aligner:
+        return cls(inputs, backbone.dim, cfg, backbone, degrees(train))
 
     def __init__(self, inputs: TextInputs, dim: int, cfg: LMMRecConfig,
                  backbone: Backbone, train_degree: tuple[np.ndarray, np.ndarray]) -> None:

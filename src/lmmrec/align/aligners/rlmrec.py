@@ -14,6 +14,7 @@ from torch import nn
 
 from lmmrec.align.aligners.base import AlignConfig, Aligner, entity_vectors
 from lmmrec.align.encoders import mlp
+from lmmrec.backbones.base import Batch
 from lmmrec.losses import info_nce_mean, info_nce_sum
 from lmmrec.text.inputs import TextInputs
 
@@ -58,14 +59,20 @@ class RLMRecConAligner(_ProfileAligner):
         return self.mlp(self.prf_user), self.mlp(self.prf_item)
 
     def losses(self, batch, user_emb, item_emb, backbone):  # noqa: ANN001
-        users, pos, neg = batch
         pu, pi = self.text_embeddings()
-        t = self.cfg.temp
-        # as RLMRec's code: users against all profiles, items against the batch's own
-        kd = (info_nce_sum(user_emb[users], pu[users], pu, t)
-              + info_nce_sum(item_emb[pos], pi[pos], pi[pos], t)
-              + info_nce_sum(item_emb[neg], pi[neg], pi[neg], t)) / len(users)
+        kd = batch_info_nce(batch, user_emb, item_emb, pu, pi, self.cfg.temp)
         return {"rlmrec_con": self.cfg.weight * kd}
+
+
+def batch_info_nce(batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor,
+                   text_user: torch.Tensor, text_item: torch.Tensor, temp: float
+                   ) -> torch.Tensor:
+    """Σ_{users, pos, neg} InfoNCE(embedding, its text vector) / B, as RLMRec's code: users
+    against all users' text vectors, items against the batch's own (IRLLRec reuses it)."""
+    users, pos, neg = batch
+    return (info_nce_sum(user_emb[users], text_user[users], text_user, temp)
+            + info_nce_sum(item_emb[pos], text_item[pos], text_item[pos], temp)
+            + info_nce_sum(item_emb[neg], text_item[neg], text_item[neg], temp)) / len(users)
 
 
 class RLMRecGenAligner(_ProfileAligner):
