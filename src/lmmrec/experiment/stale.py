@@ -45,9 +45,9 @@ def check_stored(cell: Cell, errors: list[str]) -> None:
     its resolved.json spells every default out) of the same defaults: a default of the
     aligner or the backbone may have changed since that run; and of the same motivation
     artifact contents (its fingerprint), which a re-export or an extraction may have changed."""
-    for name, new, what in ((CONFIG, lambda: dump_config(resolved(cell.config)),
-                             "of a different config"),
-                            (RESOLVED, lambda: resolved(cell.config),
+    now = resolved(cell.config)  # once: it fingerprints the motivation artifact's files
+    for name, new, what in ((CONFIG, lambda: dump_config(now), "of a different config"),
+                            (RESOLVED, lambda: dict(now),
                              "made with other defaults or another motivation artifact")):
         stored = cell.dir / name
         if not stored.exists():
