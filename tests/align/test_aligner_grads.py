@@ -187,13 +187,13 @@ def test_coordination_sees_at_most_coord_sample_entities(monkeypatch) -> None:
 
     model = make_model(coord_sample=2)
     sizes = []
-    real = aligners.LMMRecAligner._coordination
+    real = aligners.LMMRecAligner._review_pairs
 
     def spy(self, u, i):  # noqa: ANN001, ANN202
         sizes.append((len(u), len(i)))
         return real(self, u, i)
 
-    monkeypatch.setattr(aligners.LMMRecAligner, "_coordination", spy)
+    monkeypatch.setattr(aligners.LMMRecAligner, "_review_pairs", spy)
     batch = (torch.tensor([0, 1, 2, 3, 4]), torch.tensor([0, 1, 2, 3]),
              torch.tensor([4, 4, 0, 1]))
     ue, ie = model(None)

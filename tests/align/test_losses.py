@@ -15,7 +15,9 @@ from lmmrec.losses import (
     ema_update,
     info_nce_mean,
     info_nce_sum,
+    nce_and_kl,
     nce_and_kl_from_logits,
+    soft_target_sums,
     soft_targets,
 )
 from lmmrec.text.inputs import SparseRows
@@ -106,6 +108,38 @@ def test_shared_logits_give_the_separate_losses() -> None:
     g = torch.autograd.grad(nce + 2 * kl, z)[0]
     g_ref = torch.autograd.grad(ref_nce + 2 * ref_kl, z)[0]
     assert torch.allclose(g, g_ref, atol=1e-6)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.4, 1.0])
+@pytest.mark.parametrize("n", [1, 2, 9])
+def test_fused_nce_and_kl_matches_the_autograd_reference(alpha: float, n: int) -> None:
+    # The closed-form forward and backward give the reference losses and gradients, on both
+    # sides of the logits, at the edges of the one-hot mix (pure softmax, pure one-hot).
+    g = torch.Generator().manual_seed(n)
+    z, h = (torch.randn(n, 6, generator=g, dtype=torch.float64, requires_grad=True)
+            for _ in range(2))
+    tz, th = torch.randn(n, 6, generator=g, dtype=torch.float64), torch.randn(
+        n, 6, generator=g, dtype=torch.float64)
+    ref = nce_and_kl_from_logits(cosine_logits(z, h, 0.3), *soft_targets(tz, th, 0.3, alpha))
+    got = nce_and_kl(cosine_logits(z, h, 0.3), soft_target_sums(tz, th, 0.3, alpha))
+    for a, b in zip(got, ref, strict=True):
+        assert a.item() == pytest.approx(b.item(), rel=1e-9, abs=1e-12)
+    g_got = torch.autograd.grad(2 * got[0] + 3 * got[1], (z, h))
+    g_ref = torch.autograd.grad(2 * ref[0] + 3 * ref[1], (z, h))
+    for a, b in zip(g_got, g_ref, strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
+
+
+def test_fused_nce_and_kl_hand_checked() -> None:
+    # Logits diag(2, 2) with zeros elsewhere, one-hot targets: every row and column has
+    # log-softmax 2 - log(e^2 + 1) at the diagonal, so NCE = KL = log(e^2 + 1) - 2.
+    logits = (2 * torch.eye(2, dtype=torch.float64)).requires_grad_()
+    targets = soft_target_sums(torch.eye(2), torch.eye(2), 1.0, 1.0)
+    assert torch.equal(targets.q, 2 * torch.eye(2)) and targets.neg_entropy.item() == 0.0
+    nce, kl = nce_and_kl(logits, targets)
+    expected = math.log(math.e ** 2 + 1) - 2
+    assert nce.item() == pytest.approx(expected) and kl.item() == pytest.approx(expected)
+    assert torch.autograd.gradcheck(lambda x: nce_and_kl(x, targets), (logits,))
 
 
 def test_ema_update_follows_momentum() -> None:

@@ -25,12 +25,11 @@ from lmmrec.align.aligners.base import (
 from lmmrec.align.encoders import PrototypeEncoder, TextEncoder
 from lmmrec.backbones.base import Backbone, Batch
 from lmmrec.losses import (
-    correspondence_kl,
     cosine_logits,
     ema_update,
     info_nce_mean,
-    nce_and_kl_from_logits,
-    soft_targets,
+    nce_and_kl,
+    soft_target_sums,
 )
 from lmmrec.text.inputs import TextInputs, sample_review_pairs
 
@@ -129,20 +128,29 @@ class LMMRecAligner(Aligner):
         u = u[inp.user_has_text[u]]
         i = unique_sample(torch.cat([pos, neg]), cfg.sample)
         i = i[inp.item_has_text[i]]
+        coordinate = cfg.coordination and cfg.text_input != "summary"
+        pairs = (self._review_pairs(subsample(u, cfg.coord_sample),
+                                    subsample(i, cfg.coord_sample)) if coordinate else [])
+        align = (cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1
+        rows = list(pairs)
+        if align:
+            pu, pi = self._pooled(self.text)
+            rows = [pu[u], pi[i], *rows]
+        # Every text row of the step (both entity types, both terms) in one encoder call:
+        # rows are independent, and the step is op-bound.
+        z = self.text(torch.cat(rows)) if rows else None
         out: dict[str, torch.Tensor] = {}
-        if cfg.coordination and cfg.text_input != "summary":
+        if coordinate:
             out["coord"] = cfg.coord_weight * self._coordination(
-                subsample(u, cfg.coord_sample), subsample(i, cfg.coord_sample))
-        if not ((cfg.mcs or cfg.itcm) and len(u) > 1 and len(i) > 1):
+                z[len(u) + len(i):] if align else z, pairs)
+        if not align:
             return out
-        # Users and items go through each encoder in one call (rows are independent).
-        pu, pi = self._pooled(self.text)
-        zu, zi = _halves(self.text(torch.cat([pu[u], pi[i]])), len(u))
+        zu, zi = z[:len(u)], z[len(u):len(u) + len(i)]
         hu, hi = _halves(self.proto(torch.cat([user_emb[u], item_emb[i]])), len(u))
         targets = self._teacher_targets(u, i, user_emb, item_emb, backbone) if cfg.itcm else None
-        if cfg.mcs and cfg.itcm and cfg.mcs_temp == cfg.itcm_temp:
-            nce_kl = [nce_and_kl_from_logits(cosine_logits(z, h, cfg.mcs_temp), *t)
-                      for z, h, t in ((zu, hu, targets[0]), (zi, hi, targets[1]))]
+        if targets is not None and cfg.mcs and cfg.mcs_temp == cfg.itcm_temp:
+            nce_kl = [nce_and_kl(cosine_logits(zs, hs, cfg.mcs_temp), t)
+                      for zs, hs, t in ((zu, hu, targets[0]), (zi, hi, targets[1]))]
             out["mcs"] = cfg.mcs_weight * (nce_kl[0][0] + nce_kl[1][0])
             out["itcm"] = cfg.itcm_weight * (nce_kl[0][1] + nce_kl[1][1])
             return out
@@ -151,12 +159,13 @@ class LMMRecAligner(Aligner):
                                            + info_nce_mean(zi, hi, cfg.mcs_temp))
         if targets is not None:
             out["itcm"] = cfg.itcm_weight * (
-                correspondence_kl(zu, hu, *targets[0], cfg.itcm_temp)
-                + correspondence_kl(zi, hi, *targets[1], cfg.itcm_temp))
+                nce_and_kl(cosine_logits(zu, hu, cfg.itcm_temp), targets[0])[1]
+                + nce_and_kl(cosine_logits(zi, hi, cfg.itcm_temp), targets[1])[1])
         return out
 
-    def _coordination(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        """Motivation vectors from two different reviews of one entity are positives."""
+    def _review_pairs(self, u: torch.Tensor, i: torch.Tensor) -> list[torch.Tensor]:
+        """Motivation vectors of two different reviews of each sampled user, then item: rows
+        [a₁..aₙ, b₁..bₙ] per entity type with at least two entities."""
         inp = self.inputs
         pairs = []
         for csr, vecs, ents in ((inp.user_reviews, inp.review_user_vec, u),
@@ -165,10 +174,12 @@ class LMMRecAligner(Aligner):
             if len(a) >= 2:
                 ab = torch.from_numpy(np.concatenate([a, b])).to(vecs.device)
                 pairs.append(vecs[ab])
-        if not pairs:
-            return inp.phrases.new_zeros(())
-        z = self.text(torch.cat(pairs))  # both entity types in one call
-        loss, at = inp.phrases.new_zeros(()), 0
+        return pairs
+
+    def _coordination(self, z: torch.Tensor, pairs: list[torch.Tensor]) -> torch.Tensor:
+        """Motivation vectors from two different reviews of one entity are positives (z: the
+        encoded rows of `pairs`, in order)."""
+        loss, at = self.inputs.phrases.new_zeros(()), 0
         for x in pairs:
             za, zb = _halves(z[at:at + len(x)], len(x) // 2)
             loss = loss + info_nce_mean(za, zb, self.cfg.coord_temp)
@@ -203,8 +214,8 @@ class LMMRecAligner(Aligner):
                     tu_emb, ti_emb = user_emb.detach(), item_emb.detach()
                 pu, pi = self._pooled(self.teacher_text)
                 tz, th = self._teacher_sides(pu[u], pi[i], tu_emb[u], ti_emb[i])
-            return (soft_targets(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
-                    soft_targets(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
+            return (soft_target_sums(tz[0], th[0], cfg.itcm_temp, cfg.onehot_mix),
+                    soft_target_sums(tz[1], th[1], cfg.itcm_temp, cfg.onehot_mix))
 
     @torch.no_grad()
     def _teacher_outputs(self):  # noqa: ANN202
