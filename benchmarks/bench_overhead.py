@@ -2,10 +2,15 @@
 
 Same backbone, data, seed and batch size; only `--method` differs. Uses a prepared dataset
 and its released motivation artifact (default: amazon-beauty-2023-mini with
-releases/motivations/amazon-beauty-2023-mini). Target: LMMRec at most 2x the base.
+releases/motivations/amazon-beauty-2023-mini), or, with `--dataset rlmrec:amazon` (RLMRec's
+split in $LMMREC_DATA_DIR/rlmrec-splits, no review text), a synthetic artifact of random
+phrase vectors (lmmrec.text.synthetic: it measures cost, not quality). Targets: LMMRec at
+most 2x the base at its default cost settings; aligning every step, at most 1.5x.
 
     python benchmarks/bench_overhead.py [--dataset NAME] [--epochs 17] [--batch-size 256]
         [--methods base,rlmrec-con,lmmrec,lmmrec+align.every=1]
+    python benchmarks/bench_overhead.py --dataset rlmrec:amazon --batch-size 4096 --epochs 4 \
+        --methods base,lmmrec+align.every=1 --out overhead-full-rlmrec-amazon.json
 
 A method may carry overrides after `+` (`lmmrec+align.every=1+align.sample=128`): it is
 timed as its own row, named as written.
@@ -28,6 +33,25 @@ REPO = HERE.parent
 GOAL_RATIO = 2.0
 
 
+def _data_and_text(dataset: str, tmp: Path) -> tuple[Path, Path]:
+    """The prepared data and its motivation artifact (released, or synthetic for an RLMRec
+    split, which has no review text)."""
+    from lmmrec.data.pipeline import prepare_to
+
+    if dataset.startswith("rlmrec:"):
+        from lmmrec.text.synthetic import write_synthetic_artifact
+        from lmmrec.train.rlmrec_splits import prepared_copy
+
+        root = Path(os.environ.get("LMMREC_DATA_DIR") or REPO.parent / "shared" / "data")
+        data = prepared_copy(root / "rlmrec-splits" / dataset.split(":", 1)[1], tmp / "data")
+        art = tmp / "synthetic-motivations"
+        write_synthetic_artifact(data, art, seed=0)
+        return data, art
+    data = tmp / "data"
+    prepare_to(dataset, data)
+    return data, REPO / "releases" / "motivations" / dataset
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--dataset", default="amazon-beauty-2023-mini")
@@ -38,19 +62,19 @@ def main() -> None:
     ap.add_argument("--methods", default="base,rlmrec-con,lmmrec,lmmrec+align.every=1")
     ap.add_argument("--out", default="overhead.json", help="file name under results/")
     ap.add_argument("--goal-method", default="lmmrec",
-                    help="the row held to the 2x goal (the setting the main table uses)")
+                    help="the row held to the goal (the setting the main table uses)")
+    ap.add_argument("--goal-ratio", type=float, default=GOAL_RATIO,
+                    help="its bound, x the base (2 at the default cost settings; 1.5 for "
+                         "aligning every step)")
     args = ap.parse_args()
 
-    from lmmrec.data.pipeline import prepare_to
     from lmmrec.train.config import resolve_config
     from lmmrec.train.trainer import fit
 
     load_at_start = os.getloadavg()[0]
-    art = REPO / "releases" / "motivations" / args.dataset
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        data = Path(tmp) / "data"
-        prepare_to(args.dataset, data)
+        data, art = _data_and_text(args.dataset, Path(tmp))
         for k, name in enumerate(args.methods.split(",")):
             method, *overrides = name.split("+")
             base = {"data": str(data), "method": method}
@@ -79,10 +103,10 @@ def main() -> None:
         rows[m]["ratio_to_base"] = round(rows[m]["seconds_per_epoch"] / base_s, 3)
     res = {"benchmark": f"alignment overhead, {args.backbone} on {args.dataset}, batch "
                         f"{args.batch_size}, {args.epochs} epochs",
-           "methods": rows, "goal_ratio": GOAL_RATIO,
+           "methods": rows, "goal_ratio": args.goal_ratio,
            # the row of the setting the main table uses; null when it was not timed
            "goal_method": args.goal_method,
-           "lmmrec_meets_goal": (rows[args.goal_method]["ratio_to_base"] <= GOAL_RATIO
+           "lmmrec_meets_goal": (rows[args.goal_method]["ratio_to_base"] <= args.goal_ratio
                                  if args.goal_method in rows else None),
            "cpus": os.cpu_count(), "python": platform.python_version(),
            "load_avg_1m_at_start": load_at_start, "load_avg_1m_at_end": os.getloadavg()[0]}
