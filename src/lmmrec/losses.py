@@ -19,8 +19,8 @@ from torch import nn
 
 
 def cosine_logits(a: torch.Tensor, b: torch.Tensor, temp: float) -> torch.Tensor:
-    """cos(a_i, b_j) / t for every pair of rows."""
-    return F.normalize(a, dim=-1, eps=1e-8) @ F.normalize(b, dim=-1, eps=1e-8).T / temp
+    """cos(a_i, b_j) / t for every pair of rows (1/t applied to the n×d side, not n×n)."""
+    return (F.normalize(a, dim=-1, eps=1e-8) / temp) @ F.normalize(b, dim=-1, eps=1e-8).T
 
 
 def info_nce_sum(a: torch.Tensor, b: torch.Tensor, candidates: torch.Tensor, temp: float
@@ -99,27 +99,55 @@ class SoftTargets(NamedTuple):
     neg_entropy: torch.Tensor
 
 
+# Cosine logits lie in [-1/t, 1/t], so exp(logits - 1/t) cannot overflow, and below this
+# bound on 2/t it cannot underflow to a zero row or column sum in float32 either: one exp
+# pass then serves both the row and the column softmax. Larger bounds take the general path.
+_SHARED_EXP_MAX_SPAN = 60.0
+
+
+def _shared_exp_ok(bound: float | None) -> bool:
+    return bound is not None and 2 * bound <= _SHARED_EXP_MAX_SPAN
+
+
+def _softmax_sums(sim: torch.Tensor, bound: float | None):  # noqa: ANN202
+    """Row softmax + column softmax of ``sim`` (one matrix), Σ row-softmax·sim,
+    Σ column-softmax·sim, and the row and column logsumexps."""
+    if _shared_exp_ok(bound):  # one exp: softmax rows = e / r, columns = e / c
+        e = torch.exp(sim - bound)
+        inv_r, inv_c = e.sum(1).reciprocal_(), e.sum(0).reciprocal_()
+        lse_r, lse_c = bound - inv_r.log(), bound - inv_c.log()
+        es = e * sim
+        row, col = torch.dot(inv_r, es.sum(1)), torch.dot(inv_c, es.sum(0))
+        return (inv_r[:, None] + inv_c[None, :]).mul_(e), row, col, lse_r, lse_c
+    lse_r, lse_c = torch.logsumexp(sim, 1), torch.logsumexp(sim, 0)
+    soft_r, soft_c = torch.exp(sim - lse_r[:, None]), torch.exp(sim - lse_c[None, :])
+    row, col = torch.dot(soft_r.flatten(), sim.flatten()), torch.dot(soft_c.flatten(),
+                                                                     sim.flatten())
+    return soft_r.add_(soft_c), row, col, lse_r, lse_c
+
+
 @torch.no_grad()
 def soft_target_sums(teacher_text: torch.Tensor, teacher_inter: torch.Tensor, temp: float,
                      alpha: float) -> SoftTargets:
     """`soft_targets` in the form `nce_and_kl` reads, without materialising log(target):
     off the diagonal a target is (1 − alpha)·softmax, so its log is log(1 − alpha) plus a
-    log-softmax, and Σ p log p needs one pass over softmax·logits per direction."""
+    log-softmax, and Σ p log p needs only Σ softmax·logits per direction."""
     sim = cosine_logits(teacher_text, teacher_inter, temp)
     n = len(sim)
-    q = torch.zeros_like(sim).fill_diagonal_(2 * alpha)
+    both, row, col, lse_r, lse_c = _softmax_sums(sim, 1 / temp)
+    q = both.mul_(1 - alpha)
+    q.diagonal().add_(2 * alpha)
     neg_entropy = sim.new_zeros(())
-    for lse in (torch.logsumexp(sim, 1, keepdim=True), torch.logsumexp(sim, 0, keepdim=True)):
-        soft = torch.exp(sim - lse)  # t2i's softmax rows, then i2tᵀ's softmax columns
-        q.add_(soft, alpha=1 - alpha)
-        if alpha >= 1:  # the targets are one-hot: p log p = 0
-            continue
-        log_soft_diag = sim.diagonal() - lse.flatten()
-        log_keep = math.log1p(-alpha)
+    if alpha >= 1:  # the targets are one-hot: p log p = 0
+        return SoftTargets(q, neg_entropy)
+    log_keep = math.log1p(-alpha)
+    for lse, soft_sim in ((lse_r, row), (lse_c, col)):
+        log_soft_diag = sim.diagonal() - lse
+        soft_diag = log_soft_diag.exp()
         # Σ_all (1−a)·s·(log(1−a) + log s), then the diagonal swapped for its true p log p
-        every = (1 - alpha) * (n * log_keep + (soft * sim).sum() - lse.sum())
-        mixed_diag = (1 - alpha) * soft.diagonal() * (log_keep + log_soft_diag)
-        p_diag = alpha + (1 - alpha) * soft.diagonal()
+        every = (1 - alpha) * (n * log_keep + soft_sim - lse.sum())
+        mixed_diag = (1 - alpha) * soft_diag * (log_keep + log_soft_diag)
+        p_diag = alpha + (1 - alpha) * soft_diag
         neg_entropy += every - mixed_diag.sum() + torch.xlogy(p_diag, p_diag).sum()
     return SoftTargets(q, neg_entropy)
 
@@ -127,33 +155,46 @@ def soft_target_sums(teacher_text: torch.Tensor, teacher_inter: torch.Tensor, te
 class _NceKl(torch.autograd.Function):
     """Symmetric mean InfoNCE and two-way KL(target || student) of one logits matrix, with
     the gradient in closed form. Both are sums of row and column log-softmaxes, so the
-    forward needs only the two logsumexp vectors and the backward two softmaxes: a few
-    passes over the n×n matrix, where autograd through log_softmax and kl_div makes ~20."""
+    forward needs only the two logsumexp vectors and the backward the two softmaxes: a few
+    passes over the n×n matrix, where autograd through log_softmax and kl_div makes ~20.
+    With the logits' bound known (cosine logits: 1/t), one exp serves rows and columns."""
 
     @staticmethod
-    def forward(ctx, logits, q, neg_entropy):  # noqa: ANN001, ANN205
-        n = logits.shape[0]
-        lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(logits, 0)
-        lse_sum = lse_r.sum() + lse_c.sum()
+    def forward(ctx, logits, q, neg_entropy, bound):  # noqa: ANN001, ANN205
+        n, q = logits.shape[0], q.to(logits.dtype)
+        if _shared_exp_ok(bound):
+            e = torch.sub(logits, bound).exp_()
+            inv_r, inv_c = e.sum(1).reciprocal_(), e.sum(0).reciprocal_()
+            lse_sum = -(inv_r.log().sum() + inv_c.log().sum()) + 2 * n * bound
+            ctx.save_for_backward(e, q, inv_r, inv_c)
+        else:
+            lse_r, lse_c = torch.logsumexp(logits, 1), torch.logsumexp(logits, 0)
+            lse_sum = lse_r.sum() + lse_c.sum()
+            ctx.save_for_backward(logits, q, lse_r, lse_c)
+        ctx.shared = _shared_exp_ok(bound)
         nce = (lse_sum - 2 * logits.diagonal().sum()) * (0.5 / n)
-        kl = (neg_entropy - (q * logits).sum() + lse_sum) * (0.5 / n)
-        ctx.save_for_backward(logits, q, lse_r, lse_c)
+        kl = (neg_entropy - torch.dot(q.flatten(), logits.flatten()) + lse_sum) * (0.5 / n)
         return nce, kl
 
     @staticmethod
     def backward(ctx, g_nce, g_kl):  # noqa: ANN001, ANN205
-        logits, q, lse_r, lse_c = ctx.saved_tensors
-        n = logits.shape[0]
-        both = torch.exp(logits - lse_r[:, None]).add_(torch.exp(logits - lse_c[None, :]))
-        grad = both.mul_(g_nce + g_kl).sub_(q * g_kl).mul_(0.5 / n)
+        x, q, r, c = ctx.saved_tensors
+        n = x.shape[0]
+        if ctx.shared:  # x = exp(logits − bound); r, c = 1 / its row and column sums
+            both = (r[:, None] + c[None, :]).mul_(x)
+        else:  # x = logits; r, c = its row and column logsumexps
+            both = torch.exp(x - r[:, None]).add_(torch.exp(x - c[None, :]))
+        grad = both.mul_(g_nce + g_kl).sub_(q, alpha=g_kl).mul_(0.5 / n)
         grad.diagonal().sub_(g_nce / n)
-        return grad, None, None
+        return grad, None, None, None
 
 
-def nce_and_kl(logits: torch.Tensor, targets: SoftTargets) -> tuple[torch.Tensor, torch.Tensor]:
+def nce_and_kl(logits: torch.Tensor, targets: SoftTargets, bound: float | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor]:
     """`nce_and_kl_from_logits` with the teacher's targets as `soft_target_sums`: the same
-    values and gradients, in far fewer ops (the aligned step is op-bound on CPU)."""
-    return _NceKl.apply(logits, targets.q, targets.neg_entropy)
+    values and gradients, in far fewer ops (the aligned step is op-bound on CPU). ``bound``:
+    max |logit| when known (1/t for `cosine_logits`), which saves passes."""
+    return _NceKl.apply(logits, targets.q, targets.neg_entropy, bound)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:

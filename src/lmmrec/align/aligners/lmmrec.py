@@ -149,7 +149,7 @@ class LMMRecAligner(Aligner):
         hu, hi = _halves(self.proto(torch.cat([user_emb[u], item_emb[i]])), len(u))
         targets = self._teacher_targets(u, i, user_emb, item_emb, backbone) if cfg.itcm else None
         if targets is not None and cfg.mcs and cfg.mcs_temp == cfg.itcm_temp:
-            nce_kl = [nce_and_kl(cosine_logits(zs, hs, cfg.mcs_temp), t)
+            nce_kl = [nce_and_kl(cosine_logits(zs, hs, cfg.mcs_temp), t, 1 / cfg.mcs_temp)
                       for zs, hs, t in ((zu, hu, targets[0]), (zi, hi, targets[1]))]
             out["mcs"] = cfg.mcs_weight * (nce_kl[0][0] + nce_kl[1][0])
             out["itcm"] = cfg.itcm_weight * (nce_kl[0][1] + nce_kl[1][1])
@@ -159,8 +159,9 @@ class LMMRecAligner(Aligner):
                                            + info_nce_mean(zi, hi, cfg.mcs_temp))
         if targets is not None:
             out["itcm"] = cfg.itcm_weight * (
-                nce_and_kl(cosine_logits(zu, hu, cfg.itcm_temp), targets[0])[1]
-                + nce_and_kl(cosine_logits(zi, hi, cfg.itcm_temp), targets[1])[1])
+                nce_and_kl(cosine_logits(zu, hu, cfg.itcm_temp), targets[0], 1 / cfg.itcm_temp)[1]
+                + nce_and_kl(cosine_logits(zi, hi, cfg.itcm_temp), targets[1], 1 / cfg.itcm_temp
+                             )[1])
         return out
 
     def _review_pairs(self, u: torch.Tensor, i: torch.Tensor) -> list[torch.Tensor]:
