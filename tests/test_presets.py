@@ -25,6 +25,9 @@ PUBLISHED = {
              "reg_weight": 1e-4},
     "gccf": {"dim": 32, "layers": 2, "reg_weight": 1e-6},
     "mf": {"dim": 32, "reg_weight": 1e-6},
+    "autocf": {"dim": 32, "layers": 2, "gt_layers": 1, "heads": 4, "seeds": 100, "mask_depth": 2,
+               "sample_rate": 0.2, "fix_steps": 10, "ssl_weight": 5.0, "reg_weight": 1e-6,
+               "batch_size": 4096, "lr": 1e-3},
 }
 
 

@@ -1,5 +1,6 @@
-"""Every contrastive and alignment loss, in one place: backbones (SGL, SimGCL, DCCF) and
-aligners import from here, so no two helpers share a name with different meanings.
+"""Every recommendation, contrastive and alignment loss, in one place: backbones (SGL,
+SimGCL, DCCF, AutoCF) and aligners import from here, so no two helpers share a name with
+different meanings.
 
 Two InfoNCE variants exist on purpose:
 - `info_nce_sum`: summed over rows, each row against explicit candidates (RLMRec's
@@ -16,6 +17,52 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+def bpr(user_emb: torch.Tensor, pos_emb: torch.Tensor, neg_emb: torch.Tensor) -> torch.Tensor:
+    """BPR: mean −log σ(u·i⁺ − u·i⁻), as softplus of the margin (stable for large scores)."""
+    margin = (user_emb * neg_emb).sum(-1) - (user_emb * pos_emb).sum(-1)
+    return F.softplus(margin).mean()
+
+
+def log_sum_exp_mean(anchors: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+    """mean_rows log Σ_j exp(a_i · c_j): raw dot products, no temperature (AutoCF's
+    `contrast`, which pushes each anchor away from every candidate; logsumexp where the
+    source wrote log(exp(·).sum()), the same value without overflow)."""
+    return _LogSumExpDot.apply(anchors, candidates).mean()
+
+
+class _LogSumExpDot(torch.autograd.Function):
+    """Row-wise logsumexp of a @ c.T without keeping the anchors x candidates matrix: a few
+    rows at a time (the block stays in cache), and the backward pass recomputes each block's
+    softmax. Autograd's version keeps the full matrix and makes ~5 passes over it; on CPU
+    those passes, not the products, were most of an AutoCF step."""
+
+    @staticmethod
+    def forward(ctx, a, c):  # noqa: ANN001, ANN205, D102
+        lse = a.new_empty(a.shape[0])
+        for s, e in _blocks(a.shape[0], c.shape[0]):
+            lse[s:e] = torch.logsumexp(a[s:e] @ c.T, dim=1)
+        ctx.save_for_backward(a, c, lse)
+        return lse
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: ANN001, ANN205, D102
+        a, c, lse = ctx.saved_tensors
+        ga, gc = torch.empty_like(a), torch.zeros_like(c)
+        for s, e in _blocks(a.shape[0], c.shape[0]):
+            # d lse_i / d logit_ij = softmax_ij; scaled by the incoming gradient of row i
+            p = torch.addmm(-lse[s:e, None], a[s:e], c.T).exp_().mul_(grad[s:e, None])
+            ga[s:e] = p @ c
+            gc.addmm_(p.T, a[s:e])
+        return ga, gc
+
+
+def _blocks(rows: int, cols: int, floats: int = 1 << 18) -> list[tuple[int, int]]:
+    """Row ranges whose rows x cols block holds about `floats` numbers (1 MB in float32: in
+    cache; measured best of 2^16..2^21 on the Amazon split)."""
+    step = max(1, floats // max(cols, 1))
+    return [(s, min(s + step, rows)) for s in range(0, rows, step)]
 
 
 def cosine_logits(a: torch.Tensor, b: torch.Tensor, temp: float) -> torch.Tensor:

@@ -17,7 +17,7 @@ def test_registries_name_their_valid_choices() -> None:
     assert ALIGNERS.check("base") == "base"
     with pytest.raises(ValueError, match="unknown method 'nope'; valid: base, irllrec, lmmrec"):
         ALIGNERS.check("nope")
-    with pytest.raises(ConfigError, match="unknown backbone 'nope'; valid: dccf, gccf"):
+    with pytest.raises(ConfigError, match="unknown backbone 'nope'; valid: autocf, dccf, gccf"):
         REGISTRY.cls("nope")
     with pytest.raises(ConfigError, match=r"align \(lmmrec\): .*align\.mcs_wieght"):
         ALIGNERS.config("lmmrec", {"mcs_wieght": 1})

@@ -1,4 +1,4 @@
-"""The normalised adjacency, edge dropout and the custom sparse product."""
+"""The normalised adjacency, edge dropout and the custom sparse products."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from lmmrec.backbones.graph import norm_adj, spmm
+from lmmrec.backbones.graph import Graph, edge_index, norm_adj, sddmm, spmm
 
 
 def dense_reference(r: np.ndarray, self_loop: bool = False) -> np.ndarray:
@@ -50,3 +50,24 @@ def test_spmm_gradients():
     g = g.with_values(g.vals.double().requires_grad_())
     x = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda v, z: spmm(g.with_values(v), z), (g.vals, x))
+
+
+def test_sddmm_is_the_per_entry_dot_and_differentiable():
+    r = sp.random(5, 4, density=0.5, random_state=2, format="csr")
+    g = norm_adj(r)
+    rows, cols = edge_index(g)
+    torch.manual_seed(0)
+    a = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(9, 3, dtype=torch.float64, requires_grad=True)
+    torch.testing.assert_close(sddmm(g, a, b), (a[rows] * b[cols]).sum(-1))
+    assert torch.autograd.gradcheck(lambda x, y: sddmm(g, x, y), (a, b))
+
+
+def test_graph_from_edges_transposes_through_perm():
+    rows = torch.tensor([0, 0, 1, 1, 2, 3])
+    cols = torch.tensor([0, 2, 1, 3, 0, 1])  # symmetric, sorted by (row, column)
+    g = Graph.from_edges(rows, cols, 4)
+    vals = torch.arange(1.0, 7.0)  # distinct values: a wrong perm shows
+    dense = g.with_values(vals).csr().to_dense()
+    assert torch.equal(g.with_values(vals).csr_t().to_dense(), dense.T)
+    assert torch.equal(torch.stack(edge_index(g)), torch.stack([rows, cols]))

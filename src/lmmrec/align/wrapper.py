@@ -33,6 +33,10 @@ class AlignedModel(nn.Module):
             return user_emb, item_emb
         return self.aligner.score_embeddings(user_emb, item_emb)
 
+    def rec_loss(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
+        return self.backbone.rec_loss(batch, user_emb, item_emb)
+
     def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
                      ) -> dict[str, torch.Tensor]:
         out = dict(self.backbone.extra_losses(batch, user_emb, item_emb))

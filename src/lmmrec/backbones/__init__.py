@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # torch and scipy: `import lmmrec.backbones` stays light
 
 # name -> "module:Class"; imported on use. Adding a backbone is one line here.
 REGISTRY = Registry({
+    "autocf": "lmmrec.backbones.autocf:AutoCF",
     "dccf": "lmmrec.backbones.dccf:DCCF",
     "gccf": "lmmrec.backbones.gccf:GCCF",
     "lightgcn": "lmmrec.backbones.lightgcn:LightGCN",

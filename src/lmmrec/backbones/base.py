@@ -13,6 +13,7 @@ from torch import nn
 
 from lmmrec.backbones.graph import Graph
 from lmmrec.config import Strict
+from lmmrec.losses import bpr
 
 Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (users, positive items, negative items)
 
@@ -23,8 +24,10 @@ class Backbone(Protocol):
 
     - ``forward(graph=None) -> (user_emb [U, dim], item_emb [I, dim])``: ``None`` means the
       backbone's own training graph (with its training-time augmentation in ``train()`` mode).
+    - ``rec_loss(batch, user_emb, item_emb) -> {name: loss}``: the recommendation loss,
+      ``{"bpr": ...}`` unless the backbone trains with another (AutoCF).
     - ``extra_losses(batch, user_emb, item_emb) -> {name: weighted loss}``: the backbone's own
-      self-supervised terms; the trainer adds them to BPR and L2.
+      self-supervised terms; the trainer adds them to the recommendation loss and L2.
     - ``ego_embeddings(batch)``: the layer-0 embeddings of a batch's rows (L2 on the batch).
     - ``on_epoch_start(epoch)``: a hook, called before each training epoch.
 
@@ -36,6 +39,9 @@ class Backbone(Protocol):
     dim: int  # width of the output embeddings
 
     def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def rec_loss(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
+                 ) -> dict[str, torch.Tensor]: ...
 
     def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
                      ) -> dict[str, torch.Tensor]: ...
@@ -52,8 +58,8 @@ class BackboneConfig(Strict):
 
 
 class BaseBackbone(nn.Module):
-    """`Backbone` with defaults: no extra losses, no epoch hook, `ego_embeddings` from the
-    `user_emb` / `item_emb` tables, and graphs moved with the module. A subclass sets
+    """`Backbone` with defaults: BPR, no extra losses, no epoch hook, `ego_embeddings` from
+    the `user_emb` / `item_emb` tables, and graphs moved with the module. A subclass sets
     ``Config`` and implements ``forward``."""
 
     Config: ClassVar[type[BackboneConfig]] = BackboneConfig
@@ -65,6 +71,11 @@ class BaseBackbone(nn.Module):
 
     def forward(self, graph: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
+
+    def rec_loss(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
+                 ) -> dict[str, torch.Tensor]:
+        users, pos, neg = batch
+        return {"bpr": bpr(user_emb[users], item_emb[pos], item_emb[neg])}
 
     def extra_losses(self, batch: Batch, user_emb: torch.Tensor, item_emb: torch.Tensor
                      ) -> dict[str, torch.Tensor]:

@@ -4,6 +4,7 @@ Nodes are users 0..U-1 followed by items U..U+I-1. torch's generic sparse backwa
 ~100x slower than the forward on CPU, so `spmm` has its own autograd rule: the gradient of
 A @ X is A^T @ G, and A^T is the same CSR structure with values permuted (the graph's
 pattern is symmetric), so dropout masks stay exact and no transpose is ever built.
+`sddmm` (a[r] . b[c] per stored entry: attention logits, value gradients) works the same way.
 """
 
 from __future__ import annotations
@@ -80,6 +81,15 @@ class Graph:
     def nnz(self) -> int:
         return self.vals.numel()
 
+    @classmethod
+    def from_edges(cls, rows: torch.Tensor, cols: torch.Tensor, n: int) -> Graph:
+        """The pattern of edges sorted by (row, column), without duplicates, and symmetric
+        (every (c, r) present with its (r, c)); all values 1."""
+        crow = torch.zeros(n + 1, dtype=torch.long, device=rows.device)
+        crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+        perm = torch.searchsorted(rows * n + cols, cols * n + rows)
+        return cls(crow, cols, torch.ones(rows.shape, device=rows.device), perm)
+
     def with_values(self, vals: torch.Tensor) -> Graph:
         return Graph(self.crow, self.col, vals, self.perm)
 
@@ -114,9 +124,37 @@ class _SpMM(torch.autograd.Function):
         gx = gv = None
         if ctx.needs_input_grad[4]:
             gx = torch.sparse.mm(_csr(crow, col, vals[perm], crow.numel() - 1), grad)
-        if ctx.needs_input_grad[2]:  # d(out[r])/d(v_rc) = x[c]
-            gv = (grad[row_ids(crow)] * x[col]).sum(-1)
+        if ctx.needs_input_grad[2]:  # d(out[r])/d(v_rc) = x[c]: grad[r] . x[c], per entry
+            gv = _sampled_dot(crow, col, vals, grad, x)
         return None, None, gv, None, gx
+
+
+class _SDDMM(torch.autograd.Function):
+    """a[r] . b[c] for every stored entry (r, c); the gradients are sparse products with the
+    entry gradients as values (transposed through `perm` for b)."""
+
+    @staticmethod
+    def forward(ctx, crow, col, vals, perm, a, b):  # noqa: D102
+        ctx.save_for_backward(crow, col, perm, a, b)
+        return _sampled_dot(crow, col, vals, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):  # noqa: D102
+        crow, col, perm, a, b = ctx.saved_tensors
+        n = crow.numel() - 1
+        grad = grad.contiguous()
+        ga = torch.sparse.mm(_csr(crow, col, grad, n), b) if ctx.needs_input_grad[4] else None
+        gb = (torch.sparse.mm(_csr(crow, col, grad[perm], n), a)
+              if ctx.needs_input_grad[5] else None)
+        return None, None, None, None, ga, gb
+
+
+def _sampled_dot(crow: torch.Tensor, col: torch.Tensor, vals: torch.Tensor, a: torch.Tensor,
+                 b: torch.Tensor) -> torch.Tensor:
+    """a[r] . b[c] at every stored (r, c), in CSR order; one sparse kernel, ~10x faster on
+    CPU than gathering a[rows] and b[cols] (`vals` only fills the pattern: beta is 0)."""
+    pattern = _csr(crow, col, vals.detach().to(a.dtype), crow.numel() - 1)
+    return torch.sparse.sampled_addmm(pattern, a.contiguous(), b.T, beta=0.0).values()
 
 
 def row_ids(crow: torch.Tensor) -> torch.Tensor:
@@ -128,6 +166,12 @@ def row_ids(crow: torch.Tensor) -> torch.Tensor:
 def spmm(graph: Graph, x: torch.Tensor) -> torch.Tensor:
     """graph @ x, differentiable in x and in the graph's values."""
     return _SpMM.apply(graph.crow, graph.col, graph.vals, graph.perm, x)
+
+
+def sddmm(graph: Graph, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """a[r] . b[c] for each stored entry (r, c) of ``graph``, in CSR order; differentiable in
+    a and b (the graph's values are not used)."""
+    return _SDDMM.apply(graph.crow, graph.col, graph.vals, graph.perm, a, b)
 
 
 def norm_adj(train: sp.spmatrix, self_loop: bool = False) -> Graph:

@@ -5,9 +5,9 @@ stopping, checkpoints, then one test evaluation of the best weights.
 `train_epoch`, `validate` (early stopping, best weights, checkpoint) and `finish` (best.pt,
 the test pass, metrics.json).
 
-Loss = BPR + L2 + the backbone's `extra_losses` + the callbacks' `extra_losses`, all kept
-as a named dict. Anything with the Backbone interface can be trained, so an alignment
-wrapper is passed as `model`.
+Loss = the backbone's `rec_loss` (BPR, unless it trains another) + L2 + the backbone's
+`extra_losses` + the callbacks' `extra_losses`, all kept as a named dict. Anything with the
+Backbone interface can be trained, so an alignment wrapper is passed as `model`.
 
 Data-parallel under torchrun: rank / world size / device come from RANK, WORLD_SIZE,
 LOCAL_RANK; each rank samples its shard with batch_size / WORLD_SIZE per step (so the global
@@ -90,10 +90,8 @@ def build_model(cfg: RunConfig, ds: PreparedDataset) -> torch.nn.Module:
 def loss_terms(model: Any, batch: tuple, user_emb: torch.Tensor, item_emb: torch.Tensor,
                cfg: RunConfig, callbacks: Sequence[Callback] = ()) -> dict[str, torch.Tensor]:
     """Every named loss term of one batch; the training loss is their sum."""
-    users, pos, neg = batch
-    u = user_emb[users]
-    margin = (u * item_emb[neg]).sum(-1) - (u * item_emb[pos]).sum(-1)
-    losses = {"bpr": torch.nn.functional.softplus(margin).mean()}
+    users = batch[0]
+    losses = dict(model.rec_loss(batch, user_emb, item_emb))  # BPR unless the backbone's own
     if cfg.optim.reg_weight > 0:
         if cfg.optim.reg == "params":
             l2 = sum(p.square().sum() for p in model.parameters() if p.requires_grad)
