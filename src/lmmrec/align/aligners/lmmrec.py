@@ -116,7 +116,7 @@ class LMMRecAligner(Aligner):
 
     def text_embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
         pu, pi = self._pooled(self.text)
-        return self.text(pu), self.text(pi)
+        return _in_chunks(self.text, pu), _in_chunks(self.text, pi)
 
     # -- losses ------------------------------------------------------------------------------
 
@@ -227,8 +227,8 @@ class LMMRecAligner(Aligner):
         self.teacher_backbone.eval()
         tu_emb, ti_emb = self.teacher_backbone(None)
         pu, pi = self._pooled(self.teacher_text)
-        tz, th = self._teacher_sides(pu, pi, tu_emb, ti_emb)
-        return (tz[0], th[0]), (tz[1], th[1])
+        return ((_in_chunks(self.teacher_text, pu), _in_chunks(self.teacher_proto, tu_emb)),
+                (_in_chunks(self.teacher_text, pi), _in_chunks(self.teacher_proto, ti_emb)))
 
     def _teacher_sides(self, pu, pi, eu, ei):  # noqa: ANN001, ANN202
         """Teacher text and interaction sides of the given user rows then item rows, each
@@ -261,6 +261,18 @@ class LMMRecAligner(Aligner):
             user_emb = torch.cat([user_emb, s * tu], dim=1)
             item_emb = torch.cat([item_emb, s * ti], dim=1)
         return user_emb, item_emb
+
+
+# Rows per encoder call when every user or item is encoded at once: the text encoder's
+# hidden layer for a million entities would take over a gigabyte; a chunk's is ~50 MB.
+CHUNK_ROWS = 65536
+
+
+def _in_chunks(encoder: nn.Module, rows: torch.Tensor) -> torch.Tensor:
+    """``encoder(rows)``, a chunk of rows at a time (rows are independent)."""
+    if len(rows) <= CHUNK_ROWS:
+        return encoder(rows)
+    return torch.cat([encoder(rows[s:s + CHUNK_ROWS]) for s in range(0, len(rows), CHUNK_ROWS)])
 
 
 def _halves(x: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
