@@ -84,12 +84,11 @@ def load(base: str, ids: list[str], connections: int, duration: int) -> dict:
     return run_python_client(base, ids, connections, duration, k=K)
 
 
-def cache_stats(base: str) -> dict:
-    """The answer cache's counters (an older server without them: zeros)."""
+def cache_stats(base: str) -> dict | None:
+    """The answer cache's counters (None: a server from before they existed)."""
     import httpx
 
-    got = httpx.get(base + "/health").json().get("cache")
-    return got or {"entries": 0, "bytes": 0, "max_bytes": 0, "hits": 0, "misses": 0}
+    return httpx.get(base + "/health").json().get("cache")
 
 
 def check_answers(base: str, ids: list[str], n: int = 200) -> dict:
@@ -118,15 +117,16 @@ def timed(base: str, ids: list[str], args: argparse.Namespace, rss: RssSampler,
     before, cpu0, all0 = cache_stats(base), rss.cpu(), psutil.cpu_times()
     res = load(base, ids, args.connections, seconds)
     cpu, after, all1 = rss.cpu() - cpu0, cache_stats(base), psutil.cpu_times()
-    asked = (after["hits"] + after["misses"]) - (before["hits"] + before["misses"])
     # what the server itself spent: less sensitive to a shared machine than latency
     res["server_cpu_ms_per_request"] = round(cpu * 1e3 / max(1, res["requests"]), 3)
     total = sum(all1) - sum(all0)
     idle = (all1.idle + all1.iowait) - (all0.idle + all0.iowait)
     res["cpu_busy_share"] = {"all": round(1 - idle / total, 3),  # of every core's time
                              "server": round(cpu / total, 3)}
-    res["cache_hit_rate"] = round((after["hits"] - before["hits"]) / max(1, asked), 4)
-    res["cache"] = after
+    res["cache_hit_rate"], res["cache"] = None, after
+    if before and after:
+        asked = (after["hits"] + after["misses"]) - (before["hits"] + before["misses"])
+        res["cache_hit_rate"] = round((after["hits"] - before["hits"]) / max(1, asked), 4)
     return res
 
 
@@ -201,7 +201,7 @@ def main() -> None:
         **{k: v for k, v in served.items() if k != "load"},
         "scoring": probe(run, seed=SEED) if not args.no_probe else None,
         "server": {"command": "lmmrec serve --run RUN (defaults: uvicorn, 1 worker, "
-                   "64 MiB answer cache, 127.0.0.1)", "run": str(run),
+                   "64 MiB answer cache, 127.0.0.1)", "run": str(run), "src": str(args.src),
                    "backbone": cfg["backbone"]["name"], "method": cfg["method"],
                    **dataset_size(cfg["data"])},
         "machine": machine(load_before, load_after),
@@ -237,6 +237,10 @@ def write_results(out: Path, result: dict) -> None:
                                                                    "rss_trace_mib")}, indent=2))
 
 
+def _share(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1%}"
+
+
 def markdown(r: dict) -> str:
     s, m, rss, sc, f = r["server"], r["machine"], r["rss_mib"], r["scoring"], \
         r["cached_100_users"]
@@ -249,23 +253,24 @@ def markdown(r: dict) -> str:
         f" {s['train_interactions']:,} training interactions). {r['endpoint']} with reasons, "
         f"{r['connections']} connections, {r['duration_s']} s after "
         f"{r['warmup']['requests']:,} warm-up requests, rotating over all "
-        f"{r['users_rotated']:,} users; {r['tool']}; `lmmrec serve` defaults.",
+        f"{r['users_rotated']:,} users; {r['tool']}; `lmmrec serve` defaults"
+        + ("." if Path(s["src"]) == REPO / "src" else f", server code from {s['src']}."),
         "",
         "| load | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors | cache hits | "
         "server CPU ms/request |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
         f"| all {r['users_rotated']:,} users | {r['requests_per_s']:,} | {r['p50_ms']:.1f} | "
         f"{r['p90_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['error_count']} | "
-        f"{r['cache_hit_rate']:.1%} | {r['server_cpu_ms_per_request']:.3f} |",
+        f"{_share(r['cache_hit_rate'])} | {r['server_cpu_ms_per_request']:.3f} |",
         f"| 100 users (answers cached: the HTTP stack alone) | {f['requests_per_s']:,} | "
         f"{f['p50_ms']:.1f} | | {f['p99_ms']:.1f} | | {f['error_count']} | "
-        f"{f['cache_hit_rate']:.1%} | {f['server_cpu_ms_per_request']:.3f} |",
+        f"{_share(f['cache_hit_rate'])} | {f['server_cpu_ms_per_request']:.3f} |",
         "",
         f"Goal p99 < {r['goal']['p99_ms_below']:.0f} ms, 0 errors: "
         f"{'met' if r['goal']['met'] else 'NOT met'}. Server RSS (MiB): {rss['start']} at "
         f"start, {rss['after_warmup']} after warm-up, {rss['max']} at most, {rss['end']} at "
-        f"the end. Start-up {r['startup_s']} s (load the run, rank every user's top 100, find "
-        f"their reasons' pairs). Answers checked: {r['answers']['users']} users, "
+        f"the end. Start-up {r['startup_s']} s (launch to a healthy /health: load the run, "
+        f"rank every user's top 100). Answers checked: {r['answers']['users']} users, "
         f"{r['answers']['bad_answers']} bad; {r['answers']['items_with_motivation_pairs']:.0%} "
         "of recommended items have a reason from motivation pairs.",
         "",
