@@ -85,7 +85,6 @@ def main() -> None:
     rec = Recommender.load(run)  # grounded profiles
     after, reasons_after, _ = measure(rec, args.k)
     rec.profiles = amass(rec.ds, rec.cfg.motivations)  # the artifact as exported
-    rec._sides.clear()
     before, reasons_before, bad = measure(rec, args.k)
     changed = [(u, b, a) for u in rec.user_ids
                for b, a in zip(reasons_before[u], reasons_after[u], strict=True) if b != a]

@@ -35,8 +35,10 @@ FIXTURE = REPO / "tests" / "fixtures" / "motivations-beauty-mini"
 GOAL_P99_MS = 50.0
 K = 20
 
+# ids are read from a file, one a line, so the script stays small however many users rotate
 LUA = """
-local ids = {%(ids)s}
+local ids = {}
+for line in io.lines(%(ids_file)s) do ids[#ids + 1] = line end
 local n = 0
 request = function()
   n = n + 1
@@ -106,11 +108,12 @@ def user_ids(run: Path) -> list[str]:
     return [str(u) for u in PreparedDataset.load(cfg["data"]).user_ids]
 
 
-def run_wrk(base: str, ids: list[str], connections: int, duration: int, threads: int
-            ) -> dict:
+def run_wrk(base: str, ids: list[str], connections: int, duration: int, threads: int,
+            k: int = K) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "rotate.lua"
-        script.write_text(LUA % {"ids": ", ".join(json.dumps(i) for i in ids), "k": K})
+        script, ids_file = Path(tmp) / "rotate.lua", Path(tmp) / "ids.txt"
+        ids_file.write_text("".join(i + "\n" for i in ids))
+        script.write_text(LUA % {"ids_file": json.dumps(str(ids_file)), "k": k})
         cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "5s",
                "-s", str(script), base]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
@@ -171,9 +174,10 @@ print(json.dumps({"requests": len(lat), "seconds": secs, "p50_ms": q(.5), "p90_m
 """
 
 
-def run_python_client(base: str, ids: list[str], connections: int, duration: int) -> dict:
+def run_python_client(base: str, ids: list[str], connections: int, duration: int,
+                      k: int = K) -> dict:
     out = subprocess.run([sys.executable, "-c", PY_CLIENT, base, str(connections),
-                          str(duration), str(K)], input=json.dumps(ids), capture_output=True,
+                          str(duration), str(k)], input=json.dumps(ids), capture_output=True,
                          text=True, timeout=duration + 120)
     r = json.loads(out.stdout.strip().splitlines()[-1])
     return {"tool": "asyncio+httpx (wrk not installed)", **r,

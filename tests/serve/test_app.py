@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import numpy as np
@@ -52,6 +53,19 @@ def test_health(client, recommender):
     assert body["status"] == "ok"
     assert body["users"] == recommender.ds.n_users and body["items"] == recommender.ds.n_items
     assert body["motivations"] is True and body["precomputed_k"] == MAX_K
+    assert set(body["cache"]) == {"entries", "bytes", "max_bytes", "hits", "misses"}
+
+
+def test_health_counts_cache_hits_and_misses(recommender):
+    app = create_app(recommender)
+    uid = recommender.user_ids[0]
+    with TestClient(app) as c:
+        for _ in range(3):
+            assert c.get(f"/users/{uid}/recommendations?k=7").status_code == 200
+        c.get(f"/users/{uid}/recommendations?k=8")
+        cache = c.get("/health").json()["cache"]
+    assert (cache["hits"], cache["misses"], cache["entries"]) == (2, 2, 2)
+    assert 0 < cache["bytes"] <= cache["max_bytes"] == ServeSettings().cache_bytes
 
 
 def test_docs_and_openapi(client):
@@ -215,8 +229,13 @@ def test_serve_command_builds_the_app_once_with_the_key(lmmrec_run, recommender,
     started = {}
     monkeypatch.setenv("MY_KEY", "from-env")
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    # the loaded run is frozen out of the cyclic collector before serving (not here: a
+    # test process must stay collectable)
+    monkeypatch.setattr(gc, "freeze", lambda: started.setdefault("frozen_before_run",
+                                                                 "app" not in started))
     main(["serve", "--run", str(lmmrec_run), "--port", "8123", "--api-key-env", "MY_KEY"])
     assert started["host"] == "127.0.0.1" and started["port"] == 8123
+    assert started["frozen_before_run"] is True
     with TestClient(started["app"]) as c:
         uid = recommender.user_ids[0]
         assert c.get(f"/users/{uid}/recommendations").status_code == 401

@@ -294,3 +294,38 @@ def test_embedding_cache_is_per_model_and_per_server(tmp_path: Path, monkeypatch
     a = cache_file(EmbedConfig(kind="openai", model="m", base_url="http://a:8000/v1"))
     b = cache_file(EmbedConfig(kind="openai", model="m", base_url="http://b:8000/v1"))
     assert len({local, a, b}) == 3 and a.parent == b.parent == local.parent
+
+
+def test_listing_texts_join_title_description_and_tags(beauty_dir: Path) -> None:
+    """Column by column, as the row-wise join it replaces (missing values as "")."""
+    from types import SimpleNamespace
+
+    from lmmrec.text.profiles import _listing_texts
+
+    items = pd.DataFrame({"title": ["A", None, "C ü", ""], "description": ["d1", "d2", None, ""],
+                          "tags": ["t", "", "x y", None]})
+    ds = SimpleNamespace(items=items)
+    rowwise = items.fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    assert _listing_texts(ds, np.array([2, 0, 3, 1])) == [rowwise[i] for i in (2, 0, 3, 1)]
+    assert _listing_texts(ds, np.array([], dtype=np.int64)) == []
+    assert _listing_texts(SimpleNamespace(items=items[[]]), np.array([1])) == [""]
+    real = PreparedDataset.load(beauty_dir)
+    cols = [c for c in ("title", "description", "tags") if c in real.items]
+    ref = real.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
+    assert _listing_texts(real, np.arange(real.n_items)) == ref
+
+
+def test_grounded_lists_keep_each_lists_grounded_phrases() -> None:
+    """Several parallel lists against one text each: what each list alone would keep."""
+    from lmmrec.llm.grounding import is_grounded
+    from lmmrec.text.profiles import _grounded_lists
+
+    texts = ["Soft fabric, keeps warm", "Battery died fast", ""]
+    pos = [["soft fabric", "loud"], ["battery life"], ["anything"]]
+    attr = [["warmth", "cheap"], [], ["nothing"]]
+    (kept_pos, kept_attr), dropped = _grounded_lists([pos, attr], texts)
+    for lists, kept in ((pos, kept_pos), (attr, kept_attr)):
+        assert kept == [[p for p in ph if is_grounded(p, t)] for ph, t in zip(lists, texts,
+                                                                              strict=True)]
+    assert kept_pos == [["soft fabric"], ["battery life"], []]
+    assert dropped == sum(map(len, pos + attr)) - sum(map(len, kept_pos + kept_attr))

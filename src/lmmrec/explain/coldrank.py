@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from lmmrec.explain.coldstart import ExtractionError
+from lmmrec.explain.match import greedy_pairs
 from lmmrec.llm.schemas import MAX_WORDS, normalise_phrase
 
 # -- a new user's own words, no LLM ---------------------------------------------------------
@@ -65,34 +66,19 @@ def match_scores(q_vecs: Any, q_w: Any, ids: Any, w: Any, phrase_vecs: Any, k: i
     :func:`lmmrec.explain.match.best_matches` would show for it (greedy, best pair first,
     each phrase used once, pairs under ``min_similarity`` never), vectorised over items
     ``chunk`` at a time so memory stays bounded (chunk x queries x top floats)."""
-    n, top = ids.shape
+    n = ids.shape[0]
     if len(q_vecs) == 0 or not (ids >= 0).any():
         return np.zeros(n, dtype=np.float32)
     sim_all = (q_vecs @ phrase_vecs.T).astype(np.float32)  # [m, P]: small, m is a query
     out = np.zeros(n, dtype=np.float32)
-    m = len(q_vecs)
     for start in range(0, n, chunk):
         cid = ids[start:start + chunk]
-        valid = cid >= 0
-        sim = sim_all[:, np.maximum(cid, 0)]  # [m, c, top]; padding masked below
-        sim = np.transpose(sim, (1, 0, 2))
-        ok = valid[:, None, :] & (sim >= min_similarity)
-        tie = 1e-3 * (q_w[None, :, None] + w[start:start + chunk][:, None, :])
-        score = np.where(ok, sim + tie, -np.inf)  # best_matches' order: heavier wins ties
-        flat = score.reshape(len(cid), -1)
-        simf = sim.reshape(len(cid), -1)
+        sim = np.transpose(sim_all[:, np.maximum(cid, 0)], (1, 0, 2))  # [c, m, top]
+        a, b = greedy_pairs(sim, q_w, w[start:start + chunk], cid >= 0, k, min_similarity)
         total = np.zeros(len(cid), dtype=np.float32)
         rows = np.arange(len(cid))
-        for _ in range(k):
-            best = np.argmax(flat, axis=1)
-            hit = np.isfinite(flat[rows, best])
-            if not hit.any():
-                break
-            total[hit] += simf[rows[hit], best[hit]]
-            a, b = np.divmod(best, top)
-            rr = rows[hit]
-            blocked = flat.reshape(len(cid), m, top)
-            blocked[rr, a[hit], :] = -np.inf
-            blocked[rr, :, b[hit]] = -np.inf
+        for r in range(k):  # summed best pair first, as the reasons list them
+            hit = a[:, r] >= 0
+            total[hit] += sim[rows[hit], a[hit, r], b[hit, r]]
         out[start:start + chunk] = total
     return out

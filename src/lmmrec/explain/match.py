@@ -61,6 +61,38 @@ def best_matches(user_texts: list[str], user_vecs: np.ndarray, user_w: np.ndarra
     return out
 
 
+def greedy_pairs(sim: np.ndarray, q_w: np.ndarray, w: np.ndarray, valid: np.ndarray, k: int,
+                 min_similarity: float = MIN_SIMILARITY) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`best_matches` for many candidates at once: ``sim`` [c, m, t] holds the
+    similarity of the query's m phrases to each candidate's t phrases (``w`` [c, t] their
+    weights, ``valid`` [c, t] which exist). Returns (a, b), each [c, k]: the query and
+    candidate phrase of each chosen pair, best first, -1 past the last.
+
+    The same choice as best_matches: the highest score (similarity + 1e-3 x the two
+    weights) first, ties to the lower flat index (argmax's first maximum = a stable sort's
+    first), each phrase used once, no pair under ``min_similarity``."""
+    c, m, t = sim.shape
+    a = np.full((c, k), -1, dtype=np.int64)
+    b = np.full((c, k), -1, dtype=np.int64)
+    if c == 0 or m == 0 or t == 0:
+        return a, b
+    ok = valid[:, None, :] & (sim >= min_similarity)
+    tie = 1e-3 * (q_w[None, :, None] + w[:, None, :])
+    score = np.where(ok, sim + tie, -np.inf)  # a new array: blocked in place below
+    flat = score.reshape(c, m * t)
+    rows = np.arange(c)
+    for r in range(k):
+        best = np.argmax(flat, axis=1)
+        hit = np.isfinite(flat[rows, best])
+        if not hit.any():
+            break
+        rr, (aa, bb) = rows[hit], np.divmod(best[hit], t)
+        a[rr, r], b[rr, r] = aa, bb
+        score[rr, aa, :] = -np.inf  # each phrase once
+        score[rr, :, bb] = -np.inf
+    return a, b
+
+
 def profile_side(p: Profiles, entity: str, index: int, top: int = 12
                  ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """(texts, unit vectors, weights) of an entity's profile phrases, heaviest first."""

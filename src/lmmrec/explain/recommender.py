@@ -2,8 +2,11 @@
 ``Recommender.load(run).recommend(user_id, k)`` -> items with scores and reasons.
 
 Everything a request needs is cheap: `precompute(max_k)` ranks every user's top items once
-(seen items masked) and each entity's profile phrases are sliced from the CSR rows once and
-kept, so a request is a slice plus k small phrase-to-phrase matches.
+(seen items masked) and finds the motivation pairs of each of them
+(:class:`~lmmrec.explain.reasons.PhraseTables`), so a request is two slices. Without
+precompute, a request scores every item and matches the user's phrases against its k items
+in one vectorised pass (the same pairs :func:`~lmmrec.explain.match.best_matches` picks one
+item at a time).
 """
 
 from __future__ import annotations
@@ -21,18 +24,17 @@ from lmmrec.data.dataset import PreparedDataset
 from lmmrec.errors import LmmrecError
 from lmmrec.eval.ranking import topk_scored
 from lmmrec.explain import coldstart
-from lmmrec.explain.coldrank import match_scores, query_phrases, top_phrase_table
+from lmmrec.explain.coldrank import match_scores, query_phrases
 from lmmrec.explain.coldstart import BackendExtractor, Extract, extract_phrases
-from lmmrec.explain.match import MIN_SIMILARITY, Match, best_matches, profile_side, reason
+from lmmrec.explain.match import MIN_SIMILARITY, Match, reason
+from lmmrec.explain.reasons import MATCHES, NO_PHRASES, PROFILE_TOP, PhraseTables, Side
 from lmmrec.text.artifact import read_manifest
 from lmmrec.text.embed import EmbedConfig, embed_texts
 from lmmrec.text.profiles import Profiles, amass
 from lmmrec.train import trainer
 from lmmrec.train.files import BEST, CONFIG
 
-Side = tuple[list[str], np.ndarray, np.ndarray]  # texts, unit vectors, weights
-PROFILE_TOP = 12  # phrases of a profile considered for matching
-MATCHES = 3  # motivation pairs a reason shows (and a cold-start score sums)
+__all__ = ["MATCHES", "PROFILE_TOP", "Recommendation", "Recommender", "Side", "UnknownId"]
 
 
 class UnknownId(LmmrecError, KeyError):
@@ -60,12 +62,12 @@ class Recommender:
                  profiles: Profiles | None, model: Any = None, cfg: Any = None,
                  extract: Extract | Any = None) -> None:
         self.ds, self.user_emb, self.item_emb = ds, user_emb, item_emb
-        self.profiles, self.model, self.cfg = profiles, model, cfg
+        self.model, self.cfg = model, cfg
+        self.profiles = profiles  # (the setter: phrase tables are built from it on first use)
         self.train = ds.train
         if extract is not None and hasattr(extract, "complete"):  # a Backend: wrap it
             extract = BackendExtractor(extract)
         self._extract = extract
-        self._sides: dict[tuple[str, int], Side] = {}
         self._top: tuple[np.ndarray, np.ndarray] | None = None  # [n_users, K] items, scores
         self._lock = threading.Lock()
 
@@ -127,18 +129,25 @@ class Recommender:
 
     # -- profiles ----------------------------------------------------------------------------
 
+    @property
+    def profiles(self) -> Profiles | None:
+        return self._profiles
+
+    @profiles.setter
+    def profiles(self, profiles: Profiles | None) -> None:
+        """Other profiles (e.g. ungrounded ones, to compare): the phrase tables follow."""
+        self._profiles = profiles
+        self.reasons = PhraseTables(profiles, PROFILE_TOP) if profiles is not None else None
+
+    def phrase_table(self, entity: str) -> tuple[np.ndarray, np.ndarray]:
+        """Every user's (or item's) top profile phrases: ids [n, PROFILE_TOP] (-1: none)
+        and weights (:meth:`PhraseTables.table`)."""
+        assert self.reasons is not None
+        return self.reasons.table(entity)
+
     def side(self, entity: str, index: int) -> Side:
-        """(texts, vectors, weights) of an entity's top profile phrases, cached."""
-        key = (entity, index)
-        got = self._sides.get(key)
-        if got is None:
-            if self.profiles is None:
-                got = ([], np.zeros((0, 1), np.float32), np.zeros(0, np.float32))
-            else:
-                texts, vecs, w = profile_side(self.profiles, entity, index, PROFILE_TOP)
-                got = (texts, np.ascontiguousarray(vecs, dtype=np.float32), w)
-            self._sides[key] = got
-        return got
+        """(texts, vectors, weights) of an entity's top profile phrases."""
+        return NO_PHRASES if self.reasons is None else self.reasons.side(entity, index)
 
     def user_profile(self, user_id: str) -> dict[str, Any]:
         u = self.user_index(user_id)
@@ -180,11 +189,8 @@ class Recommender:
                                    self.train, k, item_chunk)
                 items[start:end], scores[start:end] = i.cpu().numpy(), v.cpu().numpy()
         self._top = (items, scores)
-        if explain and self.profiles is not None:
-            for u in np.flatnonzero(self.profiles.user_pos.getnnz(axis=1)):
-                self.side("user", int(u))
-            for i in np.flatnonzero(self.profiles.item.getnnz(axis=1)):
-                self.side("item", int(i))
+        if explain and self.reasons is not None:
+            self.reasons.precompute(items)
 
     @property
     def item_chunk(self) -> int | None:
@@ -210,10 +216,12 @@ class Recommender:
         if k < 1:
             raise LmmrecError(f"k must be at least 1, got {k}")
         u = self.user_index(user_id)
+        ranks = None  # which of the user's precomputed items these are
         if remove_seen and self._top is not None and k <= self.max_k:
             items, scores = self._top[0][u, :k], self._top[1][u, :k]
-            keep = np.isfinite(scores)
+            keep = np.isfinite(scores)  # all finite first: only a short list ends early
             items, scores = items[keep], scores[keep]
+            ranks = slice(0, len(items))
         else:
             with torch.no_grad():
                 if remove_seen:  # in item chunks when the run sets eval.item_chunk
@@ -225,16 +233,24 @@ class Recommender:
                 else:
                     items, scores = self._rank(self.item_emb @ self.user_emb[u], k,
                                                np.array([], dtype=np.int64))
-        user_ph = self.side("user", u)
-        return [self._explained(int(i), float(s), user_ph, explain)
-                for i, s in zip(items, scores, strict=True)]
+        user_ph = self.side("user", u) if explain else NO_PHRASES
+        return self._explained(items, scores, user_ph, u, ranks)
 
-    def _explained(self, i: int, score: float, user_ph: Side, explain: bool) -> Recommendation:
-        title = self.item_titles[i]
-        matches: list[Match] = []
-        if explain and self.profiles is not None:
-            matches = best_matches(*user_ph, *self.side("item", i), k=MATCHES)
-        return Recommendation(self.item_ids[i], score, reason(matches, title), matches, title)
+    def _explained(self, items: np.ndarray, scores: np.ndarray, user_ph: Side,
+                   user: int | None = None, ranks: slice | None = None
+                   ) -> list[Recommendation]:
+        """The recommendations of ``items``, each with its reason: the user's phrases
+        matched against every item's at once (looked up for a user's precomputed
+        ``ranks``)."""
+        if self.reasons is None:
+            matches: list[list[Match]] = [[] for _ in range(len(items))]
+        else:
+            matches = self.reasons.matches(user_ph, items, user, ranks)
+        out = []
+        titles, ids = self.item_titles, self.item_ids
+        for i, s, m in zip(items.tolist(), scores.tolist(), matches, strict=True):
+            out.append(Recommendation(ids[i], s, reason(m, titles[i]), m, titles[i]))
+        return out
 
     # -- cold start --------------------------------------------------------------------------
 
@@ -279,12 +295,6 @@ class Recommender:
             raise LmmrecError("cold start by text needs a run trained with motivations "
                               "(--motivations DIR)")
 
-    @cached_property
-    def _item_table(self) -> tuple[np.ndarray, np.ndarray]:
-        """Every item's top profile phrases (ids, weights), as the reasons use them."""
-        assert self.profiles is not None
-        return top_phrase_table(self.profiles.item.tocsr(), PROFILE_TOP)
-
     def _fallback_scores(self, vecs: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """What orders items no phrase matches: the model's own cold-start score when its
         aligner has a text side (the user's phrases through it), else popularity."""
@@ -328,14 +338,14 @@ class Recommender:
         assert self.profiles is not None
         vecs = self._phrase_vectors(phrases)
         weights = np.full(len(phrases), 1.0 / len(phrases), dtype=np.float32)
-        ids, w = self._item_table
+        ids, w = self.phrase_table("item")
         match = match_scores(vecs, weights, ids, w, self.profiles.embeddings, MATCHES,
                              MIN_SIMILARITY, chunk)
         fallback = self._fallback_scores(vecs, weights)
         user_ph: Side = (phrases, vecs, weights)  # the new user's own phrases
         # the vectorised scores pick the candidates; the reasons' own computation orders them
         pool = np.lexsort((-fallback, -match))[:min(len(match), k + 32)]
-        recs = [self._explained(int(i), 0.0, user_ph, True) for i in pool]
+        recs = self._explained(pool, np.zeros(len(pool)), user_ph)
         for r in recs:
             r.score = float(sum(m.similarity for m in r.matches))
         pos = {int(i): n for n, i in enumerate(pool)}

@@ -31,6 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from lmmrec.errors import LmmrecError
 from lmmrec.explain.coldstart import MAX_REVIEWS, BackendExtractor, ExtractionError
 from lmmrec.explain.recommender import Recommender, UnknownId
+from lmmrec.serve.answers import ByteCache, render_recommendations
+
+__all__ = ["ByteCache", "RateLimiter", "ServeSettings", "create_app"]
 
 MAX_K = 100
 MAX_TEXT_CHARS = 5000
@@ -56,32 +59,6 @@ class ServeSettings(BaseModel):
     cold_start_per_minute: float = Field(6.0, gt=0)
     cold_start_burst: int = Field(3, ge=1)
     max_texts: int = Field(5, ge=1, le=MAX_REVIEWS)  # reviews in one cold-start request
-
-
-class ByteCache:
-    """An LRU map of rendered answers whose values sum to at most ``max_bytes``."""
-
-    def __init__(self, max_bytes: int) -> None:
-        self.max_bytes, self.bytes = max_bytes, 0
-        self._d: OrderedDict[Any, bytes] = OrderedDict()
-
-    def get(self, key: Any) -> bytes | None:
-        body = self._d.get(key)
-        if body is not None:
-            self._d.move_to_end(key)
-        return body
-
-    def put(self, key: Any, body: bytes) -> None:
-        if len(body) > self.max_bytes or key in self._d:
-            return
-        self._d[key] = body
-        self.bytes += len(body)
-        while self.bytes > self.max_bytes:
-            _, old = self._d.popitem(last=False)
-            self.bytes -= len(old)
-
-    def __len__(self) -> int:
-        return len(self._d)
 
 
 class RateLimiter:
@@ -175,12 +152,21 @@ class UserOut(BaseModel):
     summary: str = ""
 
 
+class CacheStats(BaseModel):
+    entries: int
+    bytes: int
+    max_bytes: int
+    hits: int  # answers served from the cache since start
+    misses: int  # answers computed (then kept if they fit)
+
+
 class Health(BaseModel):
     status: str
     users: int
     items: int
     motivations: bool
     precomputed_k: int
+    cache: CacheStats
 
 
 # -- the body-size guard (pure ASGI: counts streamed bodies too) ---------------------------
@@ -300,7 +286,8 @@ def _add_read_routes(app: FastAPI, svc: _Service, auth: list[Any]) -> None:
     @app.get("/health", response_model=Health, tags=["service"])
     async def health() -> dict[str, Any]:
         return {"status": "ok", "users": rec.ds.n_users, "items": rec.ds.n_items,
-                "motivations": has_motivations, "precomputed_k": rec.max_k}
+                "motivations": has_motivations, "precomputed_k": rec.max_k,
+                "cache": svc.cache.stats()}
 
     @app.get("/users/{user_id}/recommendations", response_model=UserRecommendations,
              dependencies=auth, tags=["recommend"],
@@ -328,10 +315,7 @@ def _user_recommendations(svc: _Service, user_id: str, k: int) -> Response:
     key = (u, k)
     body = svc.cache.get(key)
     if body is None:
-        recs = rec.recommend(user_id, k)
-        body = json.dumps({"user": rec.user_ids[u], "k": k,
-                           "items": [r.as_dict() for r in recs]},
-                          ensure_ascii=False).encode()
+        body = render_recommendations(rec.user_ids[u], k, rec.recommend(user_id, k))
         svc.cache.put(key, body)
     return Response(body, media_type="application/json")
 

@@ -91,15 +91,19 @@ def _row_normalise(m: sp.csr_matrix) -> sp.csr_matrix:
     return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m)
 
 
-def _grounded_lists(lists: Sequence[Sequence[str]], texts: Sequence[str]) -> tuple[
-        list[list[str]], int]:
-    """Each list kept to the phrases grounded in its own text; how many were dropped."""
-    out, dropped = [], 0
-    for phrases, text in zip(lists, texts, strict=True):
+def _grounded_lists(lists: Sequence[Sequence[Sequence[str]]], texts: Sequence[str]
+                    ) -> tuple[list[list[list[str]]], int]:
+    """Each of several parallel phrase lists (e.g. pos, neg, attr of every review) kept to
+    the phrases grounded in its own text; how many were dropped. A text is tokenised once
+    for all its lists (10^5-10^6 reviews: seconds, not minutes)."""
+    out: list[list[list[str]]] = [[] for _ in lists]
+    dropped = 0
+    for n, text in enumerate(texts):
         g = Grounding(text)
-        kept = [p for p in phrases if g.grounded(str(p))]
-        dropped += len(phrases) - len(kept)
-        out.append(kept)
+        for col, phrases in zip(out, lists, strict=True):
+            kept = [p for p in phrases[n] if g.grounded(str(p))]
+            dropped += len(phrases[n]) - len(kept)
+            col.append(kept)
     return out, dropped
 
 
@@ -190,12 +194,12 @@ def _grounded(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
     """Review phrase lists and item offers kept to the phrases grounded in their source
     (the training review; the item's listing); how many phrases were dropped."""
     texts = _review_texts(ds, users, items)
-    kept = [_grounded_lists(x, texts) for x in lists]
+    kept, d = _grounded_lists(lists, texts)
     listing = _listing_texts(ds, _listed(ds, offers))
-    (o_attr, d), (o_serves, e) = (_grounded_lists(offers[f].tolist(), listing)
-                                  for f in ARTIFACT.item_phrases)
+    (o_attr, o_serves), e = _grounded_lists([offers[f].tolist() for f in
+                                             ARTIFACT.item_phrases], listing)
     offers = offers.assign(attr=o_attr, serves=o_serves)
-    return [k for k, _ in kept], offers, sum(n for _, n in kept) + d + e
+    return kept, offers, d + e
 
 
 def _listed(ds: PreparedDataset, offers: pd.DataFrame) -> np.ndarray:
@@ -238,10 +242,14 @@ def _review_texts(ds: PreparedDataset, users: np.ndarray, items: np.ndarray) -> 
 def _listing_texts(ds: PreparedDataset, items: np.ndarray) -> list[str]:
     """Title, description and tags of each item: what an item offer was extracted from."""
     cols = [c for c in ("title", "description", "tags") if c in ds.items]
-    if not cols:
+    if not cols or not len(items):
         return [""] * len(items)
-    joined = ds.items[cols].fillna("").astype(str).agg(" ".join, axis=1).tolist()
-    return [joined[int(i)] for i in items]
+    # column by column (vectorised): a row-wise agg takes minutes at 10^5 items
+    rows = ds.items[cols].iloc[np.asarray(items, dtype=np.int64)].fillna("").astype(str)
+    joined = rows[cols[0]]
+    for c in cols[1:]:
+        joined = joined + " " + rows[c]
+    return joined.tolist()
 
 
 def own_texts(ds: PreparedDataset) -> tuple[dict[int, list[str]], dict[int, list[str]],
