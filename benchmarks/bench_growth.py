@@ -57,6 +57,7 @@ from typing import Any
 
 import numpy as np
 
+from lmmrec.align.aligners.lmmrec import CHUNK_ROWS
 from lmmrec.text.synthetic import TEXT_DIM, zipf_weights
 
 REPO = Path(__file__).resolve().parents[1]
@@ -1031,14 +1032,18 @@ def limit_notes(res: dict[str, Any]) -> list[str]:
     if lm is not None and hidden:
         refresh = n_nodes * hidden * 4
         failed = not ok(lm) and str(refresh) in (lm.get("error") or "")
+        chunk = min(n_nodes, CHUNK_ROWS)
         notes.append(
             f"- LMMRec's once-an-epoch teacher refresh (align.teacher_refresh=epoch, the "
-            f"default) runs the teacher text encoder over every user and item at once: a "
-            f"[{n_nodes:,} x {hidden}] float32 hidden layer ({refresh:,} bytes"
+            f"default) runs the teacher text encoder over every user and item, "
+            f"{CHUNK_ROWS:,} rows at a time: a [{chunk:,} x {hidden}] float32 hidden layer "
+            f"per chunk ({chunk * hidden * 4 / MIB:,.0f} MiB; all {n_nodes:,} at once would be "
+            f"{refresh:,} bytes"
             + (", exactly the allocation that failed" if failed else "")
-            + f") next to a [{n_nodes:,} x {TEXT_DIM}] copy of the pooled text vectors "
-            f"({n_nodes * TEXT_DIM * 4 / GIB:.1f} GiB). align.teacher_refresh=step runs the "
-            "teacher on each aligned step's sampled rows instead"
+            + ")"
+            + (f"; peak {lm['peak_rss_mib']:,.0f} MiB at {at}" if ok(lm) else "")
+            + ". align.teacher_refresh=step runs the teacher on each aligned step's sampled "
+            "rows instead"
             + (f": {_s(_epoch(big, LMMREC_LEAN))} s per epoch, peak "
                f"{big[LMMREC_LEAN]['peak_rss_mib']:,.0f} MiB at {at}."
                if ok(big.get(LMMREC_LEAN)) else "."))

@@ -178,8 +178,8 @@ def report() -> Path:
     if sem:
         lines += ["## Against human labels (SemEval-2014 Task 4 training sentences)", "",
                   "| prompt | domain | n | aspect recall | polarity acc. | polar found | "
-                  "grounded | prompt copies | phrases/sent. | empty | reviews/min |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "grounded | prompt copies | phrases/sent. | empty | reviews/min | machine |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for path in sem:
             r = json.loads(path.read_text(encoding="utf-8"))
             rpm = r["run"].get("reviews_per_minute")
@@ -188,9 +188,11 @@ def report() -> Path:
                     f"| {r['prompt']} | {d} | {s['sentences']} | {_pct(s['aspect_recall'])} | "
                     f"{_pct(s['polarity_accuracy'])} | {s['polar_terms_found_in_pos_or_neg']} | "
                     f"{_pct(s['grounded_share'])} | {s['prompt_copies']} | "
-                    f"{s['phrases_per_sentence']} | {s['empty_answers']} | {rpm} |")
+                    f"{s['phrases_per_sentence']} | {s['empty_answers']} | {rpm} | "
+                    f"{r.get('machine', 'alone')} |")
         lines += ["", "reviews/min: the whole run (both domains), as `lmmrec extract` "
-                  "reported it; `machine` in each JSON says whether it ran alone.", ""]
+                  "reported it, on the machine as described (a shared machine's rate says "
+                  "little about the prompt; `bench_extract.py` times extraction alone).", ""]
     arts = RESULTS / "motivations-artifacts.json"
     if arts.exists():
         a = json.loads(arts.read_text(encoding="utf-8"))

@@ -184,6 +184,8 @@ def main() -> None:
                     help="the lmmrec source the server runs (to compare versions)")
     ap.add_argument("--no-probe", action="store_true", help="skip the scoring/index probe")
     ap.add_argument("--out", type=Path, default=RESULTS / "serve-100k.json")
+    ap.add_argument("--machine", default="nothing else ran on the machine",
+                    help="what else ran meanwhile (recorded with the result)")
     args = ap.parse_args()
 
     run = finished_run(args.run, RUN, lambda out: build(out, 30_000, 100_000, 1_000_000))
@@ -204,7 +206,7 @@ def main() -> None:
                    "64 MiB answer cache, 127.0.0.1)", "run": str(run), "src": str(args.src),
                    "backbone": cfg["backbone"]["name"], "method": cfg["method"],
                    **dataset_size(cfg["data"])},
-        "machine": machine(load_before, load_after),
+        "machine": machine(load_before, load_after, args.machine),
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     write_results(args.out, result)
@@ -218,14 +220,12 @@ def dataset_size(data: str) -> dict:
             "train_interactions": int(ds.train.nnz)}
 
 
-def machine(load_before: tuple[float, ...], load_after: tuple[float, ...]) -> dict:
+def machine(load_before: tuple[float, ...], load_after: tuple[float, ...], note: str) -> dict:
     import platform
 
     return {"cpus": os.cpu_count(), "python": platform.python_version(),
             "platform": platform.platform(), "loadavg_before": load_before,
-            "loadavg_after": load_after,
-            "note": "shared machine: another job (a local-LLM extraction) ran on the same "
-                    "cores throughout; latency is what was left to the server and wrk"}
+            "loadavg_after": load_after, "note": note}
 
 
 def write_results(out: Path, result: dict) -> None:
