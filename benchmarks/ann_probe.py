@@ -31,11 +31,7 @@ def embeddings(run: Path) -> tuple[np.ndarray, np.ndarray, Any]:
 
     from lmmrec.train import trainer
 
-    cfg = trainer.read_config(run)
-    ds = trainer.load_dataset(cfg)
-    model = trainer.build_model(cfg, ds)
-    trainer.load_best(model, run, cfg)
-    model.eval()
+    _, ds, model = trainer.load_run(run)
     with torch.no_grad():
         u, i = model(None)
     return u.numpy().astype(np.float32), i.numpy().astype(np.float32), ds.train

@@ -79,11 +79,7 @@ class Recommender:
         run = Path(run_dir)
         if not (run / BEST).exists() or not (run / CONFIG).exists():
             raise LmmrecError(f"{run}: no {BEST} / {CONFIG}: not a finished run folder")
-        cfg = trainer.read_config(run)
-        ds = trainer.load_dataset(cfg)
-        model = trainer.build_model(cfg, ds)
-        trainer.load_best(model, run, cfg)
-        model.eval()
+        cfg, ds, model = trainer.load_run(run)
         with torch.no_grad():
             user_emb, item_emb = model(None)
         profiles = None

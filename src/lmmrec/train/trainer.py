@@ -56,7 +56,7 @@ from lmmrec.train.sampler import BPRSampler
 from lmmrec.train.state import TrainState, weights_copy
 
 __all__ = ["BEST", "CHECKPOINT", "CONFIG", "LOG", "METRICS", "RESOLVED", "Diverged",
-           "build_model", "evaluate_model", "evaluate_run", "fit",
+           "build_model", "evaluate_model", "evaluate_run", "fit", "load_run",
            "load_best", "load_dataset", "loss_terms", "read_config"]
 
 
@@ -348,15 +348,22 @@ def read_config(run: str | Path) -> RunConfig:
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     """Reload a run's best weights and dataset (from its stored config) and re-evaluate."""
+    cfg, ds, model = load_run(run_dir, pick_device(read_config(Path(run_dir)).train.device))
+    return evaluate_model(model, ds, split, cfg)
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu"
+             ) -> tuple[RunConfig, PreparedDataset, torch.nn.Module]:
+    """A finished run's config, dataset and model with its best weights, in eval mode."""
     run = Path(run_dir)
     if not (run / BEST).exists():
         raise ConfigError(f"{run}: no {BEST} (was the run finished?)")
     cfg = read_config(run)
-    device = pick_device(cfg.train.device)
     ds = load_dataset(cfg)
     model = build_model(cfg, ds).to(device)
     load_best(model, run, cfg, device)
-    return evaluate_model(model, ds, split, cfg)
+    model.eval()
+    return cfg, ds, model
 
 
 def load_best(model: torch.nn.Module, run: Path, cfg: RunConfig,
