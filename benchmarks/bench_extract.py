@@ -1,11 +1,12 @@
 """Local-LLM extraction throughput on amazon-mi-2014 (goal: >= 20 reviews per minute here).
 
-Runs the real pipeline (prompt review_v1, Qwen2.5-1.5B Q4_K_M via xllamacpp, JSON-schema
-constrained) on the first N training reviews into a fresh store and records reviews per
-minute, prompt and generated tokens per second and the prefix-cache hit rate. With
-`--parallel P`, each process decodes P sequences in one batch (`local.n_parallel`, the
-default of `lmmrec extract`); with `--workers W`, W shard processes share the N reviews and
-the store, as `lmmrec extract --workers W` does. Run it on an otherwise idle machine.
+Runs the real pipeline (the default prompt, `lmmrec.llm.prompts.PROMPT_VERSION`;
+Qwen2.5-1.5B Q4_K_M via xllamacpp, JSON-schema constrained) on the first N training reviews
+into a fresh store and records reviews per minute, prompt and generated tokens per second
+and the prefix-cache hit rate. With `--parallel P`, each process decodes P sequences in one
+batch (`local.n_parallel`, the default of `lmmrec extract`); with `--workers W`, W shard
+processes share the N reviews and the store, as `lmmrec extract --workers W` does. Run it
+on an otherwise idle machine.
 
     python benchmarks/bench_extract.py [--n 128] [--parallel 16] [--workers 1] [--threads 0]
 """
