@@ -217,11 +217,11 @@ def test_noise_study_runs_levels_and_writes_plot_and_table(beauty, tmp_path, cli
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "experiments"
 
 
-@pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 6 * 5),
+@pytest.mark.parametrize(("name", "n_cells"), [("main", 3 * 2 * 7 * 5),
                                                ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
-                                               ("tune-align", 2 * 16 * 3),
+                                               ("tune-align", 2 * 20 * 3),
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 5 * 10),
                                                ("budget", 4 * 5)])
