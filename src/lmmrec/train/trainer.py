@@ -348,17 +348,20 @@ def read_config(run: str | Path) -> RunConfig:
 
 def evaluate_run(run_dir: str | Path, split: str = "test") -> dict[str, float]:
     """Reload a run's best weights and dataset (from its stored config) and re-evaluate."""
-    cfg, ds, model = load_run(run_dir, pick_device(read_config(Path(run_dir)).train.device))
+    cfg, ds, model = load_run(run_dir, device=None)
     return evaluate_model(model, ds, split, cfg)
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu"
+def load_run(run_dir: str | Path, device: str | torch.device | None = "cpu"
              ) -> tuple[RunConfig, PreparedDataset, torch.nn.Module]:
-    """A finished run's config, dataset and model with its best weights, in eval mode."""
+    """A finished run's config, dataset and model with its best weights, in eval mode, on
+    ``device`` (None: the run's own `train.device`)."""
     run = Path(run_dir)
     if not (run / BEST).exists():
         raise ConfigError(f"{run}: no {BEST} (was the run finished?)")
     cfg = read_config(run)
+    if device is None:
+        device = pick_device(cfg.train.device)
     ds = load_dataset(cfg)
     model = build_model(cfg, ds).to(device)
     load_best(model, run, cfg, device)
