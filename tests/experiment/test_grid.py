@@ -127,6 +127,27 @@ def test_only_runs_some_datasets_and_keeps_the_others_cells(beauty, beauty_motiv
     assert len(calls.calls) == 2 and run_experiment(exp)["ran"] == 0  # all done
 
 
+def test_variants_runs_only_matching_variants_and_keeps_the_others(beauty, tmp_path,
+                                                                   monkeypatch):
+    d = spec(tmp_path / "out", beauty, seeds=[1])
+    d["variants"] = {"base": {"method": "base"},
+                     "lr-a": {"method": "base", "set": ["optim.lr=0.002"]},
+                     "lr-b": {"method": "base", "set": ["optim.lr=0.003"]}}
+    exp = experiment_from_dict(d, tmp_path)
+    with pytest.raises(ConfigError, match=r"--variants\[1\]: 'nope\*' matches no variant"):
+        run_experiment(exp, variants=["base", "nope*"])
+    calls = Calls(monkeypatch)
+    res = run_experiment(exp, variants=["lr-*"])
+    assert res["ran"] == 2 and res["cells"] == 2
+    assert [c for c, _ in calls.calls] == ["seed1", "seed1"]
+    for v, done in (("lr-a", True), ("lr-b", True), ("base", False)):
+        assert (tmp_path / "out" / "beauty" / "mf" / v / "seed1" / "metrics.json").exists() is done
+    state = json.loads((tmp_path / "out" / "experiment.json").read_text())
+    assert {c["variant"]: c["status"] for c in state["cells"]} == {
+        "base": "new", "lr-a": "done", "lr-b": "done"}  # the plan stays whole
+    assert run_experiment(exp)["ran"] == 1 and len(calls.calls) == 3  # base alone is left
+
+
 def _no_fit(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*a, **k):  # noqa: ANN002, ANN003, ANN202
         raise AssertionError("fit must not be called for a malformed experiment")

@@ -10,7 +10,7 @@ import yaml
 
 from lmmrec.errors import ConfigError
 from lmmrec.experiment.grid import run_experiment
-from lmmrec.experiment.pick import pick
+from lmmrec.experiment.pick import pick, to_markdown
 from lmmrec.experiment.spec import experiment_from_dict
 
 FAST = ["train.max_epochs=2", "train.eval_every=1", "train.progress=false",
@@ -103,10 +103,22 @@ def test_pick_never_reads_test_metrics(search: Path, tmp_path: Path) -> None:
     assert pick(copy)["picks"]["beauty"]["base"]["variant"] == loser
 
 
-def test_pick_refuses_an_unfinished_search(search: Path, tmp_path: Path) -> None:
+def test_pick_leaves_out_families_with_unfinished_cells(search: Path, tmp_path: Path) -> None:
+    """One unfinished cell holds back its family alone (a search may run some families
+    first, `experiment run --variants`); nothing finished at all is refused."""
     copy = _copy(search, tmp_path / "copy")
-    next(copy.glob("beauty/lightgcn/con/seed2/metrics.json")).unlink()
-    with pytest.raises(ConfigError, match="1 cell"):
+    full = pick(copy)
+    next(copy.glob("beauty/lightgcn/con-w4x/seed2/metrics.json")).unlink()
+    res = pick(copy)
+    assert set(res["picks"]["beauty"]) == {"base", "con-phrases"}
+    assert res["picks"]["beauty"]["base"] == full["picks"]["beauty"]["base"]
+    assert res["unfinished"] == {"beauty": {"con": ["con-w4x"]}}
+    assert "Not picked (beauty, unfinished cells): con (con-w4x)" in to_markdown(res)
+    with pytest.raises(ConfigError, match="--metric"):
+        pick(search, "accuracy@20")
+    for m in copy.glob("beauty/*/*/seed1/metrics.json"):
+        m.unlink()
+    with pytest.raises(ConfigError, match="no family of variants has all its cells"):
         pick(copy)
     with pytest.raises(ConfigError, match="--metric"):
         pick(search, "accuracy@20")

@@ -44,6 +44,9 @@ KeepGoing = Annotated[bool, typer.Option("--keep-going", help="continue after a 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="validate and list the cells only")]
 Only = Annotated[str | None, typer.Option(
     "--only", help="comma-separated datasets to run alone (others are not checked)")]
+Variants = Annotated[str | None, typer.Option(
+    "--variants", help="comma-separated variants (globs allowed: 'irllrec*') to run alone; "
+    "the others are left as they are")]
 Jobs = Annotated[int, typer.Option(
     "--jobs", "-j", min=1, help="cells trained at once, each in its own process with "
     "cores/jobs threads (small models use many cores poorly)")]
@@ -59,6 +62,7 @@ def run_cmd(
     keep_going: KeepGoing = False,
     dry_run: DryRun = False,
     only: Only = None,
+    variants: Variants = None,
     jobs: Jobs = 1,
 ) -> None:
     """Run the grid (then the noise study, if the file has a noise: section), resumably:
@@ -72,7 +76,7 @@ def run_cmd(
     exp = _load(file)
     console = Console()
     res = run_experiment(exp, keep_going=keep_going, dry_run=dry_run, console=console,
-                         only=_only(only), jobs=jobs)
+                         only=_only(only), variants=_only(variants), jobs=jobs)
     if dry_run:
         return
     table(exp.out, console=console)
@@ -89,6 +93,7 @@ def noise_cmd(
     file: FileArg,
     keep_going: KeepGoing = False,
     dry_run: DryRun = False,
+    variants: Variants = None,
     jobs: Jobs = 1,
 ) -> None:
     """Run the file's noise: section (base / rlmrec-con / lmmrec at each noise level) and
@@ -103,7 +108,7 @@ def noise_cmd(
         raise ConfigError(f"{file}: no noise: section")
     console = Console()
     res = run_experiment(exp, grid=False, keep_going=keep_going, dry_run=dry_run,
-                         console=console, jobs=jobs)
+                         console=console, variants=_only(variants), jobs=jobs)
     if dry_run:
         return
     noise_report(res["plan"], console=console)

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -113,9 +114,11 @@ def _prepare_data(p: Plan, todo: list[Cell], say: Any) -> None:
 def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
                    keep_going: bool = False, dry_run: bool = False,
                    console: Any = None, only: list[str] | None = None,
-                   jobs: int = 1) -> dict[str, Any]:
+                   variants: list[str] | None = None, jobs: int = 1) -> dict[str, Any]:
     """Validate every cell, then run the selected ones; returns a summary.
     ``only``: run these datasets alone; the state file keeps the other datasets' cells.
+    ``variants``: run only the variants matching these names or globs (``irllrec*``); the
+    others stay in the plan and the state file as they are on disk.
     ``jobs``: cells trained at once, each in its own process (see `_run_parallel`)."""
     if jobs < 1:
         raise ConfigError(f"--jobs {jobs}: expected at least 1")
@@ -129,7 +132,7 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
     for c in p.cells:  # one per run folder (noise level 0 shares the grid's folders)
         if (grid and c.source == "grid") or (noise and c.source == "noise"):
             chosen.setdefault(c.dir, c)
-    selected = list(chosen.values())
+    selected = _of_variants(list(chosen.values()), variants, exp)
     status = {c.dir: cell_status(c) for c in selected}
     counts = {s: sum(1 for v in status.values() if v == s) for s in ("done", "partial", "new")}
     say(f"experiment {exp.out}: {len(selected)} run(s): {counts['done']} done, "
@@ -156,6 +159,19 @@ def run_experiment(exp: Experiment, *, grid: bool = True, noise: bool = True,
         _run_serial(todo, status, ledger, keep_going, heads)
     return {"cells": len(selected), **counts, "ran": ledger.ran, "failed": ledger.failed,
             "plan": p}
+
+
+def _of_variants(cells: list[Cell], patterns: list[str] | None, exp: Experiment) -> list[Cell]:
+    """The cells whose variant matches one of ``patterns`` (all of them for None); a pattern
+    that matches no variant of the file is an error, not an empty run."""
+    if patterns is None:
+        return cells
+    names = list(exp.spec.variants)
+    for i, pat in enumerate(patterns):
+        if not any(fnmatchcase(n, pat) for n in names):
+            raise ConfigError(f"--variants[{i}]: {pat!r} matches no variant "
+                              f"({', '.join(names)})")
+    return [c for c in cells if any(fnmatchcase(c.variant, pat) for pat in patterns)]
 
 
 class _Ledger:

@@ -20,7 +20,7 @@ from typing import Any
 
 from lmmrec.errors import ConfigError
 from lmmrec.experiment.spec import check_metric
-from lmmrec.experiment.stats import collect_cells, summarise
+from lmmrec.experiment.stats import collect_cells, read_metrics, summarise
 from lmmrec.io import atomic_write_text as write_text
 
 PICKS_MD, PICKS_JSON = "picks.md", "picks.json"
@@ -53,10 +53,23 @@ def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
     cells = [c for c in cells if c.get("source", "grid") == "grid"]
     if not cells:
         raise ConfigError(f"{root}: no grid runs found")
-    summary = summarise(cells, [metric], reference=None, split="val")
-    if summary["unfinished_cells"]:
-        raise ConfigError(f"{root}: {summary['unfinished_cells']} cell(s) have no metrics yet; "
+    cells_all = cells
+    # a family is picked once all its cells are finished (a search may run some families
+    # alone: `experiment run --variants`); the others are listed, never half-picked
+    open_keys: dict[str, dict[tuple[str, ...], set[str]]] = {}
+    for c in cells:
+        if read_metrics(Path(c["dir"])) is None:
+            key = _family_key(spec, c["variant"], c["dataset"])
+            open_keys.setdefault(c["dataset"], {}).setdefault(key, set()).add(c["variant"])
+    cells = [c for c in cells
+             if _family_key(spec, c["variant"], c["dataset"]) not in open_keys.get(c["dataset"], {})]
+    unfinished = {ds: {_family_name(spec, ds, cells_all, key): sorted(vs)
+                       for key, vs in fams.items()}
+                  for ds, fams in open_keys.items()}
+    if not cells:
+        raise ConfigError(f"{root}: no family of variants has all its cells finished yet; "
                           "finish the search before picking from it")
+    summary = summarise(cells, [metric], reference=None, split="val")
 
     # dataset -> method -> variant -> [per-backbone mean]
     scores: dict[str, dict[str, dict[str, list[float]]]] = {}
@@ -91,7 +104,16 @@ def pick(root: str | Path, metric: str = "recall@20") -> dict[str, Any]:
                 "candidates": [{"variant": n, "val_" + metric: s,
                                 "set": _overrides(spec, n, ds)} for s, n in ranked],
             }
-    return {"metric": metric, "split": "val", "root": str(root), "picks": picks}
+    return {"metric": metric, "split": "val", "root": str(root), "picks": picks,
+            "unfinished": unfinished}
+
+
+def _family_name(spec: dict[str, Any], dataset: str, cells: list[dict[str, Any]],
+                 key: tuple[str, ...]) -> str:
+    """A family's name: its shortest variant name (as in the picks)."""
+    names = {c["variant"] for c in cells
+             if c["dataset"] == dataset and _family_key(spec, c["variant"], dataset) == key}
+    return min(names, key=lambda n: (len(n), n))
 
 
 def to_yaml_hint(result: dict[str, Any]) -> str:
@@ -121,6 +143,10 @@ def to_markdown(result: dict[str, Any]) -> str:
                 sets = ", ".join(f"`{s}`" for s in c["set"]) or "(defaults)"
                 out.append(f"| {family} | {c['variant']} | {sets} | {c['val_' + m]:.4f} | "
                            f"{mark} |")
+        out.append("")
+    for ds, fams in (result.get("unfinished") or {}).items():
+        for family, names in fams.items():
+            out.append(f"Not picked ({ds}, unfinished cells): {family} ({', '.join(names)})")
         out.append("")
     out += ["```yaml", to_yaml_hint(result).rstrip("\n"), "```", ""]
     return "\n".join(out)
