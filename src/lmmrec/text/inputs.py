@@ -130,23 +130,31 @@ def sample_review_pairs(csr: tuple[np.ndarray, np.ndarray], entities: np.ndarray
     return ents, reviews[start + a], reviews[start + b]
 
 
-def raw_review_inputs(ds: PreparedDataset) -> TextInputs:
+def raw_review_inputs(ds: PreparedDataset, embed: EmbedConfig | None = None,
+                      only: set[tuple[str, str]] | None = None) -> TextInputs:
     """The no-LLM ablation: every training review's own text (title + body, fenced and capped
     as for the LLM) is embedded as one 'phrase'; an entity pools its reviews uniformly, and
     coordination pairs two reviews of one entity. Validation and test reviews never enter
-    (the leakage guard's `training_reviews`)."""
+    (the leakage guard's `training_reviews`). ``embed``: the encoder (the default's when
+    None); ``only``: these raw (user_id, item_id) training reviews alone (a budget's)."""
     rev = training_reviews(ds)
     texts = [" ".join(x for x in (fence(str(t or ""), TITLE_CHAR_CAP),
                                   fence(str(b or ""), REVIEW_CHAR_CAP)) if x)
              for t, b in zip(rev["title"].fillna(""), rev["text"].fillna(""), strict=True)]
     keep = np.array([bool(t) for t in texts], dtype=bool)
+    if only is not None:
+        u_raw = ds.users["raw_id"].astype(str).to_numpy()[rev["user"].to_numpy(np.int64)]
+        i_raw = ds.items["raw_id"].astype(str).to_numpy()[rev["item"].to_numpy(np.int64)]
+        keep &= np.array([(u, i) in only for u, i in zip(u_raw, i_raw, strict=True)],
+                         dtype=bool)
     if not keep.any():
         raise DataError("no training review has text (align.text_input=reviews needs the "
                         "prepared data's review text)", path=ds.root)
     texts = [t for t, k in zip(texts, keep, strict=True) if k]
     users = rev["user"].to_numpy(np.int64)[keep]
     items = rev["item"].to_numpy(np.int64)[keep]
-    vecs = torch.from_numpy(np.ascontiguousarray(embed_texts(texts), dtype=np.float32))
+    vecs = torch.from_numpy(np.ascontiguousarray(embed_texts(texts, embed),
+                                                 dtype=np.float32))
     rows = []
     for owner, n in ((users, ds.n_users), (items, ds.n_items)):
         deg = np.bincount(owner, minlength=n).astype(np.float32)
@@ -181,12 +189,18 @@ def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:
                       phrases.item_reviews, user_rows.has_rows(), item_rows.has_rows())
 
 
+def artifact_encoder(artifact: str | Path | None) -> EmbedConfig:
+    """The encoder that embedded the artifact's phrases (its manifest; the default without
+    an artifact): any other text a run embeds beside them must share that space."""
+    used = (read_manifest(artifact).get("embedding") or {}) if artifact is not None else {}
+    return EmbedConfig(**{k: used[k] for k in ("kind", "model") if k in used})
+
+
 def summary_vectors(profiles: Profiles, ds: PreparedDataset, artifact: str | Path
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings of every entity's one-sentence profile summary ('' for no text: zeros), by
     the model that embedded the artifact's phrases (its manifest), so both share one space."""
-    used = read_manifest(artifact).get("embedding") or {}
-    cfg = EmbedConfig(**{k: used[k] for k in ("kind", "model") if k in used})
+    cfg = artifact_encoder(artifact)
     out = []
     for entity, n in (("user", ds.n_users), ("item", ds.n_items)):
         texts = [profiles.summary(entity, k) for k in range(n)]
@@ -209,9 +223,7 @@ def split_profiles(ds: PreparedDataset, motivations: str | Path | None, cfg: Any
     they give no text side."""
     if motivations is None:
         raise ConfigError(f"--method {method} needs motivations: pass --motivations DIR")
-    only = None
-    if cfg.review_share < 1:
-        only = budget_pairs(ds, cfg.review_share, cfg.review_seed)
+    only = _budget(ds, cfg)
     profiles = amass(ds, motivations, only_pairs=only)
     st = profiles.stats
     if only is not None:
@@ -248,16 +260,27 @@ def summary_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any
     return _with_stats(build_inputs(profiles, su, si), profiles.stats)
 
 
+def _budget(ds: PreparedDataset, cfg: Any) -> set[tuple[str, str]] | None:
+    """The training reviews at the aligner's `review_share` (None: all of them)."""
+    return budget_pairs(ds, cfg.review_share, cfg.review_seed) if cfg.review_share < 1 else None
+
+
 def review_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
                   method: str) -> TextInputs:
-    return raw_review_inputs(ds)  # raw review text only: no LLM, no artifact read
+    # raw review text only, no LLM: the artifact (if any) only names the encoder, so that
+    # reviews and phrases compare in one space; the same budget subsample as the phrases
+    only = _budget(ds, cfg)
+    out = raw_review_inputs(ds, artifact_encoder(motivations), only)
+    if only is not None:
+        out.stats.update(review_share=cfg.review_share, budget_reviews=len(only))
+    return out
 
 
 def phrase_and_review_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
                              method: str) -> TextInputs:
     profiles = split_profiles(ds, motivations, cfg, method)
-    both = combined_inputs(build_inputs(profiles), raw_review_inputs(ds))
-    return _with_stats(both, profiles.stats)
+    reviews = raw_review_inputs(ds, artifact_encoder(motivations), _budget(ds, cfg))
+    return _with_stats(combined_inputs(build_inputs(profiles), reviews), profiles.stats)
 
 
 def _with_stats(inputs: TextInputs, stats: dict) -> TextInputs:
