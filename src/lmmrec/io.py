@@ -15,7 +15,9 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -58,7 +60,7 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
     kept."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=temp_path(path), suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temp(path)
     try:
         _step("file:created")
         with os.fdopen(fd, "wb") as f:
@@ -67,6 +69,8 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
             f.flush()
             os.fsync(f.fileno())
         _step("file:synced")
+        with contextlib.suppress(FileNotFoundError):  # a replaced file keeps its own mode
+            os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)
     except BaseException as e:
         with contextlib.suppress(OSError):
@@ -78,6 +82,18 @@ def atomic_write(path: str | Path, write: Callable[[IO[bytes]], object]) -> None
         raise
     _step("file:replaced")
     _fsync_dir(path.parent)
+
+
+def _create_temp(path: Path) -> tuple[int, str]:
+    """A new, unique temp file beside ``path``, created with mode 0666 so the umask applies
+    as to a plain ``open(path, "w")`` (mkstemp's 0600 would make a released artifact
+    unreadable to a service running as another user)."""
+    while True:
+        tmp = str(path.parent / f"{temp_path(path)}{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _write_error(path: Path, e: OSError) -> WriteError:
@@ -209,6 +225,15 @@ def new_dir(dest: str | Path) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     clean_orphans(dest)
     tmp = Path(tempfile.mkdtemp(prefix=temp_path(dest), dir=dest.parent))
+    # mkdtemp makes 0700; the folder that replaces ``dest`` gets a plain mkdir's mode
+    with contextlib.suppress(FileNotFoundError):
+        mode = stat.S_IMODE(os.stat(dest).st_mode)
+        os.chmod(tmp, mode)
+    if not dest.exists():
+        probe = Path(f"{tmp}.mode")
+        probe.mkdir()
+        os.chmod(tmp, stat.S_IMODE(probe.stat().st_mode))
+        probe.rmdir()
     try:
         yield tmp
         _step("dir:built")

@@ -40,6 +40,29 @@ def test_atomic_write_replaces_and_leaves_no_temp(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
+def test_atomic_write_gives_a_plain_files_mode(tmp_path: Path) -> None:
+    """Not mkstemp's 0600: a new file gets what open(path, "w") gives under the umask (a
+    released artifact must be readable by the service's user), a replaced one keeps its own."""
+    old = os.umask(0o027)
+    try:
+        io.atomic_write_text(tmp_path / "new.txt", "x")
+        assert (tmp_path / "new.txt").stat().st_mode & 0o777 == 0o640
+        plain = tmp_path / "plain.txt"
+        plain.write_text("x")
+        io.atomic_write_text(tmp_path / "new2.txt", "y")
+        assert (tmp_path / "new2.txt").stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+        with io.new_dir(tmp_path / "folder") as d:
+            (d / "f").write_text("z")
+        assert (tmp_path / "folder").stat().st_mode & 0o777 == 0o750
+    finally:
+        os.umask(old)
+    kept = tmp_path / "kept.txt"
+    kept.write_text("a")
+    kept.chmod(0o640)
+    io.atomic_write_text(kept, "b")
+    assert kept.read_text() == "b" and kept.stat().st_mode & 0o777 == 0o640
+
+
 def test_atomic_write_failing_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
     f = tmp_path / "x.json"
     f.write_text("old")
