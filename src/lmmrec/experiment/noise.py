@@ -216,18 +216,20 @@ def _donor(rng: np.random.Generator, slot_row: np.ndarray, originals: list[str],
 # -- the study's table and plot -----------------------------------------------------------------
 
 
-def noise_summary(cells: list[dict[str, Any]], metric: str, split: str = "test"
-                  ) -> dict[str, Any]:
-    """Mean ± std of ``metric`` per (backbone, method, level) over seeds; ``cells`` are
-    records with backbone, variant, seed, level and dir."""
+def noise_summary(cells: list[dict[str, Any]], metric: str, split: str = "test",
+                  focus: str = "lmmrec") -> dict[str, Any]:
+    """Mean ± std of ``metric`` per (backbone, method, level) over seeds, and how fast each
+    method degrades (:func:`degradation`, ``focus`` tested against the others); ``cells``
+    are records with backbone, variant, seed, level and dir."""
     groups: dict[tuple[str, str], dict[float, list[float]]] = {}
+    by_seed: dict[tuple[str, str], dict[int, dict[float, float]]] = {}
     for c in cells:
         m = read_metrics(Path(c["dir"]))
         if m is None or metric not in m.get(split, {}):
             continue
-        key = (c["backbone"], c["variant"])
-        groups.setdefault(key, {}).setdefault(float(c["level"]), []).append(
-            float(m[split][metric]))
+        key, v = (c["backbone"], c["variant"]), float(m[split][metric])
+        groups.setdefault(key, {}).setdefault(float(c["level"]), []).append(v)
+        by_seed.setdefault(key, {}).setdefault(int(c["seed"]), {})[float(c["level"])] = v
     rows = []
     for (backbone, variant), by_level in groups.items():
         clean = by_level.get(0.0)
@@ -238,7 +240,47 @@ def noise_summary(cells: list[dict[str, Any]], metric: str, split: str = "test"
             rows.append({"backbone": backbone, "method": variant, "level": level,
                          "n": len(by_level[level]), "mean": mean, "std": std,
                          "change_vs_clean_pct": drop})
-    return {"metric": metric, "split": split, "rows": rows}
+    return {"metric": metric, "split": split, "rows": rows, **degradation(by_seed, focus)}
+
+
+def relative_slope(by_level: dict[float, float]) -> float | None:
+    """Least-squares slope of metric / clean metric - 1 over the noise levels, as the
+    change in % per 10 points of noise (None without a clean run and one noised level)."""
+    clean = by_level.get(0.0)
+    if not clean or len(by_level) < 2:
+        return None
+    x = np.array(sorted(by_level), dtype=np.float64)
+    y = np.array([by_level[lv] / clean - 1 for lv in x], dtype=np.float64)
+    return float(np.polyfit(x, y, 1)[0] * 10)  # per unit share -> % per 10 points
+
+
+def degradation(by_seed: dict[tuple[str, str], dict[int, dict[float, float]]],
+                focus: str = "lmmrec") -> dict[str, Any]:
+    """Each method's degradation (:func:`relative_slope` per seed, mean ± std), and a
+    paired test by seed of ``focus``'s slopes against every other method's: a positive
+    difference means ``focus`` loses less of its clean metric as noise grows."""
+    from lmmrec.experiment.stats import paired_tests
+
+    slopes = {k: {s: v for s, lv in seeds.items() if (v := relative_slope(lv)) is not None}
+              for k, seeds in by_seed.items()}
+    rows = []
+    for (backbone, method), per in slopes.items():
+        mean, std = mean_std(list(per.values())) if per else (None, None)
+        rows.append({"backbone": backbone, "method": method, "n": len(per),
+                     "slope_pct_per_10pt": mean, "std": std})
+    tests = []
+    for (backbone, method), per in slopes.items():
+        mine = slopes.get((backbone, focus))
+        if method == focus or not mine:
+            continue
+        common = sorted(set(mine) & set(per))
+        x, y = [mine[s] for s in common], [per[s] for s in common]
+        t = paired_tests(x, y)
+        tests.append({"backbone": backbone, "focus": focus, "method": method,
+                      "n_pairs": len(common),
+                      "diff_mean": float(np.mean(np.subtract(x, y))) if common else None,
+                      "t_p": t["t_p"], "w_p": t["w_p"], "notes": t["notes"]})
+    return {"degradation": rows, "degradation_tests": tests}
 
 
 def plot_noise(summary: dict[str, Any], path: str | Path, title: str = "") -> Path:
@@ -299,4 +341,30 @@ def noise_markdown(summary: dict[str, Any], title: str = "") -> str:
                 txt += f" ({r['change_vs_clean_pct']:+.2f} %)"
             cells.append(txt)
         lines.append(f"| {b} | {m} | " + " | ".join(cells) + " |")
-    return head + "\n".join(lines) + "\n"
+    return head + "\n".join(lines) + "\n" + _degradation_markdown(summary)
+
+
+def _degradation_markdown(summary: dict[str, Any]) -> str:
+    rows, tests = summary.get("degradation") or [], summary.get("degradation_tests") or []
+    if not rows:
+        return ""
+    out = ["", "How fast each method degrades: per seed, the least-squares slope of "
+           f"{summary['metric']} / its clean value - 1 over the levels, in % per 10 points "
+           "of noise (mean ± std over seeds; closer to 0 is more robust).", "",
+           "| backbone | method | n | slope (% per 10 pt) |", "|---|---|---|---|"]
+    for r in rows:
+        v = "—" if r["slope_pct_per_10pt"] is None else \
+            f"{r['slope_pct_per_10pt']:+.2f} ± {(r['std'] or 0):.2f}"
+        out.append(f"| {r['backbone']} | {r['method']} | {r['n']} | {v} |")
+    if tests:
+        out += ["", "Paired by seed, the focus method's slope minus the other's (positive: "
+                "the focus method loses less), paired t-test and Wilcoxon:", "",
+                "| backbone | focus vs | n | difference (pt) | p_t | p_W |",
+                "|---|---|---|---|---|---|"]
+        for t in tests:
+            def f(p: float | None) -> str:
+                return "—" if p is None else f"{p:.4f}"
+            d = "—" if t["diff_mean"] is None else f"{t['diff_mean']:+.2f}"
+            out.append(f"| {t['backbone']} | {t['focus']} vs {t['method']} | {t['n_pairs']} | "
+                       f"{d} | {f(t['t_p'])} | {f(t['w_p'])} |")
+    return "\n".join(out) + "\n"
