@@ -245,7 +245,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("tune-align", 2 * 20 * 3),
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 5 * 10),
-                                               ("budget", 4 * 5)])
+                                               ("budget", 4 * 5),
+                                               ("text-levers", 5 * 5),
+                                               ("noise-mi", 4 * 5 * 6),
+                                               ("noise-text-mi", 5 + 3 * 5 * 6)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
     exp = load_experiment(SHIPPED / f"{name}.yaml", base_dir=tmp_path)
     s = exp.spec
@@ -254,6 +257,8 @@ def test_shipped_experiments_parse(name, n_cells, tmp_path):
         # the training-setting search runs base cells only: no text
         release = "motivations-v2" if name in ("text-value", "budget") else "motivations"
         assert d.motivations == (None if name == "tune" else f"releases/{release}/{ds}")
+    if name == "text-levers":  # the mpnet copy of the release (its header's commands)
+        assert s.variants["phrases-mpnet"].motivations == "work/mpnet/amazon-mi-2014-v1"
     p = plan(exp, check_paths=False)
     assert len({c.dir for c in p.cells}) == n_cells
     # searches report validation by default, so their closing table never shows test
