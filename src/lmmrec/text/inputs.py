@@ -283,6 +283,16 @@ def phrase_and_review_inputs(ds: PreparedDataset, motivations: str | Path | None
     return _with_stats(combined_inputs(build_inputs(profiles), reviews), profiles.stats)
 
 
+def canonical_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                     method: str) -> TextInputs:
+    """The phrases, each replaced by its canonical motivation (lmmrec.text.canonical)."""
+    from lmmrec.text.canonical import canonical_profiles  # sklearn: only when asked
+
+    profiles, _ = canonical_profiles(split_profiles(ds, motivations, cfg, method),
+                                     getattr(cfg, "canonical_k", 256))
+    return _with_stats(build_inputs(profiles), profiles.stats)
+
+
 def _with_stats(inputs: TextInputs, stats: dict) -> TextInputs:
     inputs.stats = dict(stats)
     return inputs
@@ -294,4 +304,5 @@ TEXT_INPUTS: dict[str, Builder] = {
     "summary": summary_inputs,
     "reviews": review_inputs,
     "phrases+reviews": phrase_and_review_inputs,
+    "canonical": canonical_inputs,
 }

@@ -41,8 +41,11 @@ class LMMRecConfig(AlignConfig):
     every: int = Field(8, ge=1)
     # phrases: the LLM's motivations; summary: one profile sentence per entity (the no-CoT
     # ablation); reviews: each training review's raw text embedded, no LLM and no
-    # --motivations needed (the no-extraction ablation); phrases+reviews: both
-    text_input: Literal["phrases", "summary", "reviews", "phrases+reviews"] = "phrases"
+    # --motivations needed (the no-extraction ablation); phrases+reviews: both; canonical:
+    # each phrase replaced by its cluster of the vocabulary (lmmrec.text.canonical)
+    text_input: Literal["phrases", "summary", "reviews", "phrases+reviews",
+                        "canonical"] = "phrases"
+    canonical_k: int = Field(256, ge=2)  # canonical motivations (text_input=canonical)
     pooling: Literal["mean", "attention"] = "mean"  # how a profile pools its phrases
     hidden: int | None = Field(None, ge=1)  # text encoder hidden width (None: none)
     sample: int = Field(1024, ge=2)  # entities per type and step that the alignment sees
@@ -69,6 +72,9 @@ class LMMRecConfig(AlignConfig):
     n_prototypes: int = Field(32, ge=1)  # number of motivation prototypes
     proto_temp: float = Field(0.2, gt=0)  # temperature of prototype assignment
     proto_residual: bool = True  # add the prototype mix to the text vector
+    # random: xavier; canonical: the n_prototypes most used clusters of the phrase vocabulary
+    # (lmmrec.text.canonical), through the text encoder, so each starts as a motivation
+    proto_init: Literal["random", "canonical"] = "random"
     fusion: float = Field(0.0, ge=0)  # text-side weight added to scores at evaluation
     cold_start: bool = True  # fill a user or item without CF signal from its text side
 
@@ -89,6 +95,8 @@ class LMMRecAligner(Aligner):
         self.text = TextEncoder(inputs.text_dim, dim, pooling, cfg.hidden)
         self.proto = (PrototypeEncoder(dim, cfg.n_prototypes, cfg.proto_temp,
                                        cfg.proto_residual) if cfg.prototypes else nn.Identity())
+        if cfg.prototypes and cfg.proto_init == "canonical":
+            self._canonical_prototypes(inputs, cfg.n_prototypes)
         self._fixed = cfg.text_input == "summary" or pooling == "mean"
         if self._fixed:
             u, i = entity_vectors(inputs, cfg.text_input)
@@ -105,6 +113,18 @@ class LMMRecAligner(Aligner):
         # the teacher's (text, interaction) outputs for all users and for all items
         self._teacher_out: tuple[tuple[torch.Tensor, torch.Tensor],
                                  tuple[torch.Tensor, torch.Tensor]] | None = None
+
+    @torch.no_grad()
+    def _canonical_prototypes(self, inputs: TextInputs, k: int) -> None:
+        from lmmrec.text.canonical import cluster  # sklearn: only when asked
+
+        ph, ur, ir = inputs.phrases, inputs.user_rows, inputs.item_rows
+        use = (torch.zeros(len(ph), device=ph.device).index_add(0, ur.col, ur.val)
+               .index_add(0, ir.col, ir.val))
+        voc = cluster(ph.cpu().numpy(), use.cpu().numpy(), k)
+        w = self.proto.prototypes
+        anchors = self.text(torch.from_numpy(voc.centroids).to(w.device))
+        self.proto.prototypes[:len(anchors)] = anchors  # fewer phrases than k: rest random
 
     # -- text side ---------------------------------------------------------------------------
 
