@@ -75,7 +75,8 @@ def sample(n: int, seed: int) -> dict[str, list[Any]]:
     return out
 
 
-def run_semeval(prompt: str, n: int, seed: int, work: Path, parallel: int) -> dict[str, Any]:
+def run_semeval(prompt: str, n: int, seed: int, work: Path, parallel: int,
+                threads: int = 0) -> dict[str, Any]:
     from lmmrec.llm.prompts import system_prompt
     from lmmrec.llm.quality import score_labelled
     from lmmrec.text.artifact import load_reviews
@@ -99,7 +100,8 @@ def run_semeval(prompt: str, n: int, seed: int, work: Path, parallel: int) -> di
     store, art = folder / f"{prompt}.sqlite", folder / f"art-{prompt}"
     t0 = time.perf_counter()
     summary = json.loads(lmmrec("extract", "--data", str(prepared), "--store", str(store),
-                                "--prompt", prompt, "--set", f"local.n_parallel={parallel}"))
+                                "--prompt", prompt, "--set", f"local.n_parallel={parallel}",
+                                "--set", f"local.threads={threads}"))
     wall = time.perf_counter() - t0
     if art.exists():  # the benchmark's own output of an earlier run
         shutil.rmtree(art)
@@ -231,6 +233,8 @@ def main() -> None:
     s.add_argument("--n", type=int, default=300)
     s.add_argument("--seed", type=int, default=2026)
     s.add_argument("--parallel", type=int, default=16)
+    s.add_argument("--threads", type=int, default=0,
+                   help="the LLM's threads (0: every core); 1 leaves a core to other work")
     s.add_argument("--work", type=Path, default=Path("work/bench-motivations"))
     s.add_argument("--machine", default="alone",
                    help="what else ran meanwhile (recorded with the result)")
@@ -240,8 +244,10 @@ def main() -> None:
     sub.add_parser("report")
     args = ap.parse_args()
     if args.cmd == "semeval":
-        res = run_semeval(args.prompt, args.n, args.seed, args.work, args.parallel)
+        res = run_semeval(args.prompt, args.n, args.seed, args.work, args.parallel,
+                          args.threads)
         res["machine"] = args.machine
+        res["llm_threads"] = args.threads or os.cpu_count()
         print(write_json(f"motivations-semeval-{args.prompt}.json", res))
     elif args.cmd == "artifacts":
         print(write_json("motivations-artifacts.json", run_artifacts(args.releases, args.work)))
