@@ -244,6 +244,14 @@ def nce_and_kl(logits: torch.Tensor, targets: SoftTargets, bound: float | None =
     return _NceKl.apply(logits, targets.q, targets.neg_entropy, bound)
 
 
+def info_nce_fused(a: torch.Tensor, b: torch.Tensor, temp: float) -> torch.Tensor:
+    """Symmetric `info_nce_mean` through `nce_and_kl`'s closed-form pass, with one-hot
+    targets (q = 2I, no entropy term): the same value and gradient in fewer ops."""
+    logits = cosine_logits(a, b, temp)
+    q = torch.eye(len(logits), device=logits.device, dtype=logits.dtype).mul_(2)
+    return nce_and_kl(logits, SoftTargets(q, logits.new_zeros(())), 1 / temp)[0]
+
+
 def soft_cross_entropy(logits: torch.Tensor, target_logits: torch.Tensor) -> torch.Tensor:
     """mean_rows −Σ_j softmax(target)_j · log softmax(logits)_j (IRLLRec's EMA-teacher term:
     the softmax runs over the embedding's dimensions)."""

@@ -13,6 +13,7 @@ from lmmrec.losses import (
     correspondence_kl,
     cosine_logits,
     ema_update,
+    info_nce_fused,
     info_nce_mean,
     info_nce_sum,
     nce_and_kl,
@@ -134,6 +135,21 @@ def test_fused_nce_and_kl_matches_the_autograd_reference(alpha: float, n: int, t
     g_ref = torch.autograd.grad(2 * ref[0] + 3 * ref[1], (z, h))
     for a, b in zip(g_got, g_ref, strict=True):
         assert torch.allclose(a, b, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 2, 9])
+@pytest.mark.parametrize("temp", [0.2, 0.01])
+def test_fused_info_nce_matches_info_nce_mean(n: int, temp: float) -> None:
+    # MCS without ITCM and the coordination term: the closed-form pass with one-hot targets
+    # gives the symmetric InfoNCE and its gradients (float64)
+    g = torch.Generator().manual_seed(n)
+    a, b = (torch.randn(n, 5, generator=g, dtype=torch.float64, requires_grad=True)
+            for _ in range(2))
+    got, ref = info_nce_fused(a, b, temp), info_nce_mean(a, b, temp)
+    assert got.item() == pytest.approx(ref.item(), rel=1e-9, abs=1e-12)
+    for x, y in zip(torch.autograd.grad(got, (a, b)), torch.autograd.grad(ref, (a, b)),
+                    strict=True):
+        assert torch.allclose(x, y, atol=1e-10)
 
 
 def test_fused_nce_and_kl_hand_checked() -> None:
