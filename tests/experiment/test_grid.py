@@ -246,7 +246,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 5 * 10),
                                                ("budget", 4 * 5),
-                                               ("text-levers", 9 * 5),
+                                               ("text-levers", 11 * 5),
                                                ("noise-mi", 4 * 5 * 6),
                                                ("noise-text-mi", 5 + 3 * 5 * 6)])
 def test_shipped_experiments_parse(name, n_cells, tmp_path):
