@@ -125,7 +125,7 @@ def _dropped(art: Path) -> dict[str, int] | None:
     return m.get("phrases_dropped")
 
 
-def run_artifacts(releases: Path, work: Path) -> dict[str, Any]:
+def run_artifacts(releases: list[Path], work: Path) -> dict[str, Any]:
     import pandas as pd
 
     from lmmrec.data.dataset import PreparedDataset
@@ -135,7 +135,8 @@ def run_artifacts(releases: Path, work: Path) -> dict[str, Any]:
     from lmmrec.text.artifact import load_reviews, read_manifest
 
     out: dict[str, Any] = {}
-    for art in sorted(p for p in releases.iterdir() if (p / "manifest.json").exists()):
+    arts = [p for r in releases for p in sorted(r.iterdir()) if (p / "manifest.json").exists()]
+    for art in arts:
         m = read_manifest(art)
         name = m["dataset"]
         prepared = work / "prepared" / name
@@ -195,6 +196,7 @@ def report() -> Path:
         lines += ["", "reviews/min: the whole run (both domains), as `lmmrec extract` "
                   "reported it, on the machine as described (a shared machine's rate says "
                   "little about the prompt; `bench_extract.py` times extraction alone).", ""]
+        lines += _goals([json.loads(p.read_text(encoding="utf-8")) for p in sem])
     arts = RESULTS / "motivations-artifacts.json"
     if arts.exists():
         a = json.loads(arts.read_text(encoding="utf-8"))
@@ -221,6 +223,48 @@ def report() -> Path:
     return path
 
 
+GOAL_DOMAIN, GOAL_GROUNDED, GOAL_RATE = "laptop", 0.95, 20.0
+
+
+def _goals(runs: list[dict[str, Any]]) -> list[str]:
+    """Each newer prompt against the v1 baseline on the laptop sample, and its quiet speed
+    (`bench_extract.py`'s extract-<prompt>-w1-p16.json; v1's is extract-w1-p16-b.json)."""
+    by = {r["prompt"]: r["domains"].get(GOAL_DOMAIN) for r in runs}
+    base = by.get("review_v1")
+    if base is None:
+        return []
+    out = [f"### Goals on the {GOAL_DOMAIN} sample (against review_v1)", "",
+           "| prompt | grounded ≥ 95 % | prompt copies = 0 | aspect recall vs v1 | "
+           "polarity acc. vs v1 | reviews/min quiet (steady), goal ≥ 20 |",
+           "|---|---|---|---|---|---|"]
+    for prompt, d in by.items():
+        if d is None:
+            continue
+        speed = _quiet_speed(prompt)
+        rate = ("-" if speed is None else
+                f"{speed[0]:.1f} ({speed[1]:.1f}): {'met' if speed[1] >= GOAL_RATE else 'missed'}")
+        g = d["grounded_share"]
+        out.append(
+            f"| {prompt} | {_pct(g)}: {'met' if g >= GOAL_GROUNDED else 'missed'} | "
+            f"{d['prompt_copies']}: {'met' if d['prompt_copies'] == 0 else 'missed'} | "
+            f"{_pct(d['aspect_recall'])} ({100 * (d['aspect_recall'] - base['aspect_recall']):+.1f} pt) | "
+            f"{_pct(d['polarity_accuracy'])} "
+            f"({100 * (d['polarity_accuracy'] - base['polarity_accuracy']):+.1f} pt) | {rate} |")
+    return out + ["", "Quiet speed: `python benchmarks/bench_extract.py` on 128 amazon-mi-2014 "
+                  "training reviews with nothing else running (its JSON files here).", ""]
+
+
+def _quiet_speed(prompt: str) -> tuple[float, float] | None:
+    # v1's rerun at the machine speed v2n's run saw (0.63x the reference: `machine_speed`)
+    name = "extract-w1-p16-b.json" if prompt == "review_v1" else f"extract-{prompt}-w1-p16.json"
+    path = RESULTS / name
+    if not path.exists():
+        return None
+    r = json.loads(path.read_text(encoding="utf-8"))
+    return float(r["reviews_per_minute"]), float(r.get("steady_reviews_per_minute")
+                                                 or r["reviews_per_minute"])
+
+
 def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
@@ -239,7 +283,9 @@ def main() -> None:
     s.add_argument("--machine", default="alone",
                    help="what else ran meanwhile (recorded with the result)")
     a = sub.add_parser("artifacts")
-    a.add_argument("--releases", type=Path, default=HERE.parent / "releases" / "motivations")
+    a.add_argument("--releases", type=Path, nargs="+",
+                   default=[HERE.parent / "releases" / "motivations",
+                            HERE.parent / "releases" / "motivations-v2"])
     a.add_argument("--work", type=Path, default=Path("work/bench-motivations"))
     sub.add_parser("report")
     args = ap.parse_args()
