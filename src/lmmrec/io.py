@@ -225,15 +225,16 @@ def new_dir(dest: str | Path) -> Iterator[Path]:
     dest.parent.mkdir(parents=True, exist_ok=True)
     clean_orphans(dest)
     tmp = Path(tempfile.mkdtemp(prefix=temp_path(dest), dir=dest.parent))
-    # mkdtemp makes 0700; the folder that replaces ``dest`` gets a plain mkdir's mode
-    with contextlib.suppress(FileNotFoundError):
+    # mkdtemp makes 0700; the folder that replaces ``dest`` keeps dest's mode, or gets what
+    # a plain mkdir gives under the umask (read off a probe: no global umask change)
+    try:
         mode = stat.S_IMODE(os.stat(dest).st_mode)
-        os.chmod(tmp, mode)
-    if not dest.exists():
+    except FileNotFoundError:
         probe = Path(f"{tmp}.mode")
         probe.mkdir()
-        os.chmod(tmp, stat.S_IMODE(probe.stat().st_mode))
+        mode = stat.S_IMODE(probe.stat().st_mode)
         probe.rmdir()
+    os.chmod(tmp, mode)
     try:
         yield tmp
         _step("dir:built")
