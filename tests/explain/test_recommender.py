@@ -230,7 +230,7 @@ def test_every_phrase_of_a_reason_is_grounded_in_its_own_reviews(recommender) ->
     """The shown phrases come from the user's (or item's) own training reviews or listing and
     pass the grounding rule, although the released v1 artifact holds phrases that do not
     (its example leak "formal cut" among them)."""
-    from lmmrec.llm.grounding import is_grounded
+    from lmmrec.llm.grounding import is_grounded, is_verdict
     from lmmrec.text.artifact import load_reviews
     from lmmrec.text.profiles import amass, own_texts
 
@@ -253,6 +253,9 @@ def test_every_phrase_of_a_reason_is_grounded_in_its_own_reviews(recommender) ->
                 assert any(is_grounded(m.item_phrase, t) for t in sources), (
                     rec.item, m.item_phrase)
     assert shown >= 8
+    assert p.stats["verdict_phrases_dropped"] > 0  # "works well" and kin: no reason
+    assert not any(is_verdict(ph) for ph in p.phrases
+                   if p.item[:, p.phrases.index(ph)].nnz or p.user_pos[:, p.phrases.index(ph)].nnz)
     assert "formal cut" in {p for lst in art["attr"] for p in lst}  # the leak exists ...
     assert not any(ph == "formal cut" for ph in p.phrases
                    if p.item[:, p.phrases.index(ph)].nnz)  # ... and never reaches a reason

@@ -11,6 +11,7 @@ from lmmrec.llm.grounding import (
     ground_fields,
     is_copied,
     is_grounded,
+    is_verdict,
     words_match,
 )
 from lmmrec.llm.prompts import ReviewInput, system_prompt
@@ -145,5 +146,20 @@ def test_artifact_scorer_neg_share_by_rating() -> None:
     assert r["neg_share_by_rating"] == {"low": 1.0, "high": 0.5}
     assert r["grounded_share"] == 0.6  # clear sound, broke quickly, fine of 5
     assert r["contentless_phrases_by_field"]["neg"] == 1
+    assert r["verdict_share_by_field"] == {"pos": 0.3333, "neg": 0.0, "attr": None}  # "fine"
     assert rating_band(1.0, 1.0) == "high" and rating_band(0.0, 1.0) == "low"
     assert rating_band(3.0, 5.0) is None
+
+
+@pytest.mark.parametrize("phrase", ["great", "Works great", "works well", "love it", "not great",
+                                    "great product", "exactly what I needed", "Five Stars",
+                                    "highly recommended", "works as advertised", "terrible"])
+def test_verdicts_are_judgement_only(phrase: str) -> None:
+    assert is_verdict(phrase)
+
+
+@pytest.mark.parametrize("phrase", ["good price", "great strings", "sturdy", "cheap",
+                                    "well made", "easy to use", "good quality", "great deal",
+                                    "stays in tune", "none", "", "not at all"])
+def test_phrases_naming_something_are_not_verdicts(phrase: str) -> None:
+    assert not is_verdict(phrase)

@@ -329,3 +329,41 @@ def test_grounded_lists_keep_each_lists_grounded_phrases() -> None:
                                                                               strict=True)]
     assert kept_pos == [["soft fabric"], ["battery life"], []]
     assert dropped == sum(map(len, pos + attr)) - sum(map(len, kept_pos + kept_attr))
+
+
+def test_verdicts_are_dropped_and_counted_when_asked(beauty_dir: Path, tmp_path: Path) -> None:
+    """Verdict phrases ("works great") leave the profiles and the text side only when asked,
+    and the count says how many."""
+    from lmmrec.llm.grounding import is_verdict
+
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    reviews = pd.read_parquet(art / "reviews.parquet")
+    reviews["pos"] = [[*p, "works great"] for p in reviews["pos"]]
+    reviews["attr"] = [[*a, "love it"] for a in reviews["attr"]]
+    reviews.to_parquet(art / "reviews.parquet", index=False)
+    texts = pd.read_parquet(art / "phrases.parquet")["text"].tolist() + ["works great",
+                                                                        "love it"]
+    pd.DataFrame({"text": texts}).to_parquet(art / "phrases.parquet", index=False)
+    emb = np.load(art / "embeddings.npy")
+    np.save(art / "embeddings.npy", np.concatenate([emb, emb[:2]]))
+
+    def used(p) -> set[str]:
+        cols = set()
+        for m in (p.user_pos, p.item, p.review_user_w, p.review_item_w):
+            cols.update(np.unique(m.indices).tolist())
+        return {p.phrases[j] for j in cols}
+
+    kept = amass(ds, art)
+    assert {"works great", "love it"} <= used(kept)
+    assert "verdict_phrases_dropped" not in kept.stats
+    dropped = amass(ds, art, drop_verdicts=True)
+    assert not any(is_verdict(ph) for ph in used(dropped))
+    assert used(dropped) == used(kept) - {"works great", "love it"}
+    assert dropped.stats["verdict_phrases_dropped"] == 2 * dropped.stats["train_reviews_used"]
+    backbone = build_backbone("lightgcn", ds.n_users, ds.n_items, ds.train,
+                              backbone_config("lightgcn", {"dim": 8}))
+    model = wrap(backbone, "lmmrec", ALIGNERS.config("lmmrec", {"drop_verdicts": True}), ds,
+                 art)
+    cols = set(model.aligner.inputs.user_rows.col.tolist())
+    assert cols and not any(is_verdict(dropped.phrases[c]) for c in cols)

@@ -84,8 +84,9 @@ class Recommender:
             user_emb, item_emb = model(None)
         profiles = None
         if cfg.motivations:
-            # reasons show only phrases grounded in the entity's own reviews (or listing)
-            profiles = amass(ds, cfg.motivations, grounded=True)
+            # reasons show only phrases grounded in the entity's own reviews (or listing),
+            # and no bare verdicts ("great"): a reason says why, not how much
+            profiles = amass(ds, cfg.motivations, grounded=True, drop_verdicts=True)
         return cls(ds, user_emb, item_emb, profiles, model, cfg, extract)
 
     # -- ids ---------------------------------------------------------------------------------

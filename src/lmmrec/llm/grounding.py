@@ -17,6 +17,13 @@ The rule, in words:
 
 Paraphrase that shares no word ("affordable" for "cheap") fails the rule: the rule is meant
 to be strict, so a phrase shown to a person can be traced to the review's own words.
+
+A phrase is a *verdict* when it has content words and every one of them is a generic word of
+judgement ("great", "works well", "love it", "not great", "great product"): the review's
+polarity, not a motivation or an attribute. Verdicts pass the grounding rule (they are the
+review's own words) but say nothing about *why*; the small model writes many of them ("great"
+is the most frequent positive motivation of the v2 amazon-mi-2014 release). Profiles built
+for reasons drop them (counted), and `align.drop_verdicts` drops them from the text side.
 """
 
 from __future__ import annotations
@@ -118,6 +125,25 @@ disliked disappointing disappointed disappointment junk waste cheaply faulty
 def contradicts_positive(phrase: str) -> bool:
     """A "positive" phrase built on a strongly negative word ("bad quality", "broke fast")."""
     return any(w in _STRONG_NEGATIVE for w in _TOKEN.findall(phrase.lower()))
+
+
+# Words of judgement with no subject of their own. Kept short and generic on purpose: a word
+# that can name a motivation ("cheap", "solid", "fun", "quality", "value", "deal") is not here.
+VERDICTS = frozenset("""
+great good nice perfect perfectly excellent awesome amazing fantastic wonderful superb
+outstanding terrific lovely love loved loves like liked best better fine ok okay decent
+works work worked working well happy satisfied pleased glad recommend recommended highly
+product products item items buy bought purchase purchased stars star five exactly needed
+wanted expected described advertised must bad poor terrible awful horrible worst hate
+disappointed disappointing disappointment crap garbage junk useless
+""".split())
+_VERDICT_STEMS = frozenset(_stem(w) for w in VERDICTS)
+
+
+def is_verdict(phrase: str) -> bool:
+    """Every content word of ``phrase`` is a generic word of judgement (and it has one)."""
+    words = content_words(phrase)
+    return bool(words) and all(w in VERDICTS or _stem(w) in _VERDICT_STEMS for w in words)
 
 
 def ground_fields(fields: dict[str, list[str]], text: str, prompt: str,

@@ -15,7 +15,8 @@ Against labels (SemEval-2014 Task 4 sentences, aspect terms with polarity):
   own content words (:func:`lmmrec.llm.grounding.is_copied`).
 
 On artifacts (no labels): the same grounding and copy checks against each review's text,
-the share of reviews with a negative motivation by rating (low: 1-2 stars or "not
+the share of verdict phrases ("great", "works well": :func:`lmmrec.llm.grounding.is_verdict`)
+per field, the share of reviews with a negative motivation by rating (low: 1-2 stars or "not
 recommended"; high: 5 stars or "recommended"), distinct phrases and the most frequent
 phrases per field.
 """
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from lmmrec.errors import DataError
-from lmmrec.llm.grounding import Grounding, content_words
+from lmmrec.llm.grounding import Grounding, content_words, is_verdict
 
 FIELDS = ("pos", "neg", "attr")
 
@@ -143,6 +144,7 @@ def score_artifact(rows: Iterable[Mapping[str, Any]], prompt: str, scale: float 
     grounded = {f: 0 for f in FIELDS}
     copied = {f: 0 for f in FIELDS}
     empty_phrase = {f: 0 for f in FIELDS}
+    verdicts = {f: 0 for f in FIELDS}
     band_reviews: Counter[str] = Counter()
     band_with_neg: Counter[str] = Counter()
     n = 0
@@ -154,6 +156,7 @@ def score_artifact(rows: Iterable[Mapping[str, Any]], prompt: str, scale: float 
                 per_field[f][p] += 1
                 if not content_words(p):
                     empty_phrase[f] += 1
+                verdicts[f] += is_verdict(p)
                 if review.grounded(p):
                     grounded[f] += 1
                 elif instructions.covers(p):
@@ -170,6 +173,7 @@ def score_artifact(rows: Iterable[Mapping[str, Any]], prompt: str, scale: float 
         "grounded_share_by_field": {f: _rate(grounded[f], phrases[f]) for f in FIELDS},
         "prompt_copies": sum(copied.values()), "prompt_copies_by_field": copied,
         "contentless_phrases_by_field": empty_phrase,
+        "verdict_share_by_field": {f: _rate(verdicts[f], phrases[f]) for f in FIELDS},
         "neg_share_by_rating": {b: _rate(band_with_neg[b], band_reviews[b])
                                 for b in ("low", "high")},
         "reviews_by_rating": dict(band_reviews),

@@ -224,7 +224,8 @@ def split_profiles(ds: PreparedDataset, motivations: str | Path | None, cfg: Any
     if motivations is None:
         raise ConfigError(f"--method {method} needs motivations: pass --motivations DIR")
     only = _budget(ds, cfg)
-    profiles = amass(ds, motivations, only_pairs=only)
+    profiles = amass(ds, motivations, only_pairs=only,
+                     drop_verdicts=getattr(cfg, "drop_verdicts", False))
     st = profiles.stats
     if only is not None:
         st["review_share"] = cfg.review_share

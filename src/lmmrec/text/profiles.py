@@ -25,7 +25,7 @@ from lmmrec.data.dataset import PreparedDataset
 from lmmrec.data.leakage import interaction_pairs, training_pairs, training_reviews
 from lmmrec.errors import DataError
 from lmmrec.layout import ARTIFACT, FINGERPRINT
-from lmmrec.llm.grounding import Grounding
+from lmmrec.llm.grounding import Grounding, is_verdict
 from lmmrec.text.artifact import artifact_texts, load_items, load_reviews, read_manifest
 from lmmrec.text.embed import load_embeddings
 
@@ -108,14 +108,17 @@ def _grounded_lists(lists: Sequence[Sequence[Sequence[str]]], texts: Sequence[st
 
 
 def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
-          only_pairs: set[tuple[str, str]] | None = None) -> Profiles:
+          only_pairs: set[tuple[str, str]] | None = None,
+          drop_verdicts: bool = False) -> Profiles:
     """Profiles of ``ds``'s split from ``artifact`` (training interactions only).
 
     ``grounded``: keep only phrases that pass the grounding rule against their own source
     (the training review they were extracted from; an item offer's listing). Reasons shown
     to a person are built from such profiles, so every phrase in them can be traced to the
     user's or item's own words; training uses the artifact as exported. ``only_pairs``:
-    use only these training (user_id, item_id) reviews (an extraction budget)."""
+    use only these training (user_id, item_id) reviews (an extraction budget).
+    ``drop_verdicts``: leave out phrases that are only a verdict ("great", "works well":
+    :func:`lmmrec.llm.grounding.is_verdict`), counted in the stats."""
     artifact = Path(artifact)
     fingerprint = _check_dataset(ds, artifact)
     reviews = load_reviews(artifact)
@@ -139,9 +142,11 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     users = np.array([ds.user_index[str(u)] for u in tr["user_id"]], dtype=np.int64)
     items = np.array([ds.item_index[str(i)] for i in tr["item_id"]], dtype=np.int64)
     lists = [tr[c].tolist() for c in ARTIFACT.review_phrases]  # pos, neg, attr
-    dropped = 0
+    dropped = verdicts = 0
     if grounded:
         lists, offers, dropped = _grounded(ds, users, items, lists, offers)
+    if drop_verdicts:
+        lists, offers, verdicts = _without_verdicts(lists, offers)
     prof = _weigh(ds, users, items, lists, offers, vocab, phrases, emb)
     prof.stats = {
         "train_reviews_used": len(tr),
@@ -154,6 +159,7 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
         "items_with_offer": int(len(set(_listed(ds, offers).tolist()))),
         "n_phrases": len(phrases),
         **({"ungrounded_phrases_dropped": dropped} if grounded else {}),
+        **({"verdict_phrases_dropped": verdicts} if drop_verdicts else {}),
     }
     return prof
 
@@ -200,6 +206,25 @@ def _grounded(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
                                              ARTIFACT.item_phrases], listing)
     offers = offers.assign(attr=o_attr, serves=o_serves)
     return kept, offers, d + e
+
+
+def _without_verdicts(lists: list[list[Any]], offers: pd.DataFrame
+                      ) -> tuple[list[list[Any]], pd.DataFrame, int]:
+    """Review phrase lists and item offers without verdict phrases; how many were dropped."""
+    dropped = 0
+
+    def keep(col: list[Any]) -> list[list[str]]:
+        nonlocal dropped
+        out = []
+        for phrases in col:
+            kept = [str(p) for p in phrases if not is_verdict(str(p))]
+            dropped += len(phrases) - len(kept)
+            out.append(kept)
+        return out
+
+    lists = [keep(col) for col in lists]
+    offers = offers.assign(**{f: keep(offers[f].tolist()) for f in ARTIFACT.item_phrases})
+    return lists, offers, dropped
 
 
 def _listed(ds: PreparedDataset, offers: pd.DataFrame) -> np.ndarray:

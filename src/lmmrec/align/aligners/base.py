@@ -31,6 +31,8 @@ class AlignConfig(Strict):
         "use the motivations of this share of the training reviews only (a seeded "
         "subsample keeping every user and item where possible)"))
     review_seed: int = Field(0, description="seed of the align.review_share subsample")
+    drop_verdicts: bool = Field(False, description=(
+        "leave phrases that are only a verdict ('great', 'works well') out of the text side"))
 
 
 def degrees(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
