@@ -245,6 +245,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("tune-align", 2 * 21 * 3),
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 5 * 10),
+                                               ("text-value-25", 11 * 5),
                                                ("budget", 4 * 5),
                                                ("text-levers", 11 * 5),
                                                ("noise-mi", 4 * 5 * 6),
@@ -255,7 +256,8 @@ def test_shipped_experiments_parse(name, n_cells, tmp_path):
     assert exp.out == (tmp_path / s.out).resolve()
     for ds, d in s.datasets.items():
         # the training-setting search runs base cells only: no text
-        release = "motivations-v2" if name in ("text-value", "budget") else "motivations"
+        release = ("motivations-v2" if name in ("text-value", "text-value-25", "budget")
+                   else "motivations")
         assert d.motivations == (None if name == "tune" else f"releases/{release}/{ds}")
     if name == "text-levers":  # the mpnet copy of the release (its header's commands)
         assert s.variants["phrases-mpnet"].motivations == "work/mpnet/amazon-mi-2014-v1"
@@ -309,6 +311,16 @@ def test_cell_whose_run_used_other_defaults_is_refused(beauty, beauty_motivation
     with pytest.raises(ConfigError, match=r"seed1: holds a run made with other defaults "
                                           r"or another motivation artifact "
                                           r"\(differs at align\.every\)"):
+        run_experiment(experiment_from_dict(d, tmp_path))
+    # a setting added since the run (absent from its resolved.json) at its default is no
+    # difference: the run is reused
+    stored["align"]["every"] = 8
+    del stored["align"]["drop_verdicts"]
+    (cell / "resolved.json").write_text(json.dumps(stored))
+    assert run_experiment(experiment_from_dict(d, tmp_path))["ran"] == 0
+    # ... but a cell that sets it is another config
+    d["variants"]["lmmrec"]["set"] = ["align.drop_verdicts=true"]
+    with pytest.raises(ConfigError, match=r"seed1: holds a run of a different config"):
         run_experiment(experiment_from_dict(d, tmp_path))
 
 

@@ -367,3 +367,64 @@ def test_verdicts_are_dropped_and_counted_when_asked(beauty_dir: Path, tmp_path:
                  art)
     cols = set(model.aligner.inputs.user_rows.col.tolist())
     assert cols and not any(is_verdict(dropped.phrases[c]) for c in cols)
+
+
+def _tiny_profiles():
+    """3 reviews by users 0, 0, 1 of items 0, 1, 1; "great" in every review, "true bypass"
+    in review 0's user side, "strings" in review 2's item side."""
+    import scipy.sparse as sp
+
+    from lmmrec.text.profiles import Profiles, _row_normalise
+
+    phrases = ["great", "true bypass", "strings"]
+    ru = sp.csr_matrix(np.array([[1, 1, 0], [1, 0, 0], [1, 0, 0]], np.float32))
+    ri = sp.csr_matrix(np.array([[1, 0, 0], [1, 0, 0], [1, 0, 1]], np.float32))
+    users, items = np.array([0, 0, 1]), np.array([0, 1, 1])
+    to_u = sp.csr_matrix((np.ones(3, np.float32), (users, np.arange(3))), shape=(2, 3))
+    to_i = sp.csr_matrix((np.ones(3, np.float32), (items, np.arange(3))), shape=(2, 3))
+    emb = np.eye(3, 4, dtype=np.float32)
+    return Profiles(phrases, emb, _row_normalise(to_u @ ru), sp.csr_matrix((2, 3)),
+                    _row_normalise(to_i @ ri), users, items, _row_normalise(ru),
+                    _row_normalise(ri))
+
+
+def test_idf_weights_favour_phrases_that_set_an_entity_apart() -> None:
+    from lmmrec.text.profiles import idf_weighted
+
+    p = _tiny_profiles()
+    q = idf_weighted(p)
+    idf_great, idf_rare = np.log1p(3 / 3), np.log1p(3 / 1)
+    # user 0: "great" twice, "true bypass" once; counts 2:1, idf-weighted 2*0.69 : 1*1.39
+    u0 = q.user_pos.toarray()[0]
+    want = np.array([2 * idf_great, idf_rare, 0]) / (2 * idf_great + idf_rare)
+    assert np.allclose(u0, want, atol=1e-6)
+    assert np.allclose(p.user_pos.toarray()[0], [2 / 3, 1 / 3, 0])  # the input is untouched
+    for m in (q.user_pos, q.item, q.review_user_w, q.review_item_w):
+        s = np.asarray(m.sum(axis=1)).ravel()
+        assert np.allclose(s[s > 0], 1.0)
+    assert q.item.toarray()[1, 2] > p.item.toarray()[1, 2]  # "strings" gains on "great"
+    assert q.stats["phrase_weight"] == "idf"
+
+
+def test_each_reviews_phrases_join_into_one_text(beauty_dir: Path, beauty_motivations: Path
+                                                 ) -> None:
+    """align.text_input=phrase-reviews: one text a review, its user side's phrases first
+    (heaviest first), then the item side's others; embedded as raw reviews are."""
+    from lmmrec.text.embed import embed_texts
+    from lmmrec.text.inputs import phrase_review_inputs, review_phrase_texts
+
+    keep, texts = review_phrase_texts(_tiny_profiles())
+    assert keep.tolist() == [True, True, True]
+    assert texts == ["great, true bypass", "great", "great, strings"]
+    ds = PreparedDataset.load(beauty_dir)
+    cfg = ALIGNERS.config("lmmrec", {"text_input": "phrase-reviews"})
+    inp = phrase_review_inputs(ds, beauty_motivations, cfg, "lmmrec")
+    p = amass(ds, beauty_motivations)
+    keep, texts = review_phrase_texts(p)
+    joined = [t for t, k in zip(texts, keep, strict=True) if k]
+    assert inp.phrases.shape[0] == len(joined) == inp.review_user_vec.shape[0]
+    assert np.allclose(inp.phrases[:5].numpy(), embed_texts(joined[:5]), atol=1e-5)
+    # review r is owned by its own user and item, each pooling its reviews uniformly
+    order = np.argsort(inp.user_rows.col.numpy())
+    assert inp.user_rows.row.numpy()[order].tolist() == p.review_user[keep].tolist()
+    assert inp.stats["text_input"] == "phrase-reviews"

@@ -56,9 +56,13 @@ def check_stored(cell: Cell, errors: list[str]) -> None:
             old = json.loads(stored.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
             continue  # an unreadable leftover: the cell is rerun from scratch
+        want = new()
         if name == CONFIG:
             old = dump_config(_config_now(old))
-        want = new()
+        else:
+            # a setting added since that run: the config check above passed, so this cell
+            # leaves it at its default, which by contract reproduces the old behaviour
+            want = _without_new_keys(want, old)
         # compared when both sides have one: a run from before fingerprints, or an artifact
         # a job of this experiment has yet to write (noise), cannot be checked
         if "motivations_fingerprint" not in old or "motivations_fingerprint" not in want:
@@ -69,6 +73,13 @@ def check_stored(cell: Cell, errors: list[str]) -> None:
             errors.append(f"{cell.dir}: holds a run {what} (differs at "
                           f"{', '.join(diff[:6])}); delete that folder or change `out`")
             return
+
+
+def _without_new_keys(want: Any, old: Any) -> Any:
+    """``want`` without the dict keys (at any depth) that ``old`` does not have."""
+    if not (isinstance(want, dict) and isinstance(old, dict)):
+        return want
+    return {k: _without_new_keys(v, old[k]) for k, v in want.items() if k in old}
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:

@@ -4,7 +4,9 @@ it from a split: the table `TEXT_INPUTS` maps the setting to its builder.
 - phrases: the LLM's motivation phrases, pooled per entity with its profile weights;
 - summary: one profile-summary sentence per entity, embedded (the no-CoT ablation);
 - reviews: each training review's raw text embedded, no LLM (the no-extraction ablation);
-- phrases+reviews: both side by side.
+- phrases+reviews: both side by side;
+- phrase-reviews: each review's phrases joined into one text, used as raw reviews are;
+- canonical: each phrase replaced by its cluster of the vocabulary.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from lmmrec.llm.budget import budget_pairs
 from lmmrec.llm.prompts import REVIEW_CHAR_CAP, TITLE_CHAR_CAP, fence
 from lmmrec.text.artifact import read_manifest
 from lmmrec.text.embed import EmbedConfig, embed_texts
-from lmmrec.text.profiles import Profiles, amass
+from lmmrec.text.profiles import Profiles, amass, idf_weighted
 
 
 class SparseRows:
@@ -150,9 +152,17 @@ def raw_review_inputs(ds: PreparedDataset, embed: EmbedConfig | None = None,
     if not keep.any():
         raise DataError("no training review has text (align.text_input=reviews needs the "
                         "prepared data's review text)", path=ds.root)
-    texts = [t for t, k in zip(texts, keep, strict=True) if k]
-    users = rev["user"].to_numpy(np.int64)[keep]
-    items = rev["item"].to_numpy(np.int64)[keep]
+    out = review_vector_inputs(ds, rev["user"].to_numpy(np.int64)[keep],
+                               rev["item"].to_numpy(np.int64)[keep],
+                               [t for t, k in zip(texts, keep, strict=True) if k], embed)
+    out.stats["text_input"] = "reviews"
+    return out
+
+
+def review_vector_inputs(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
+                         texts: list[str], embed: EmbedConfig | None) -> TextInputs:
+    """One embedded text per training review, shared by its user and item sides: an entity
+    pools its reviews uniformly, and coordination pairs two reviews of one entity."""
     vecs = torch.from_numpy(np.ascontiguousarray(embed_texts(texts, embed),
                                                  dtype=np.float32))
     rows = []
@@ -162,7 +172,7 @@ def raw_review_inputs(ds: PreparedDataset, embed: EmbedConfig | None = None,
                           shape=(n, len(owner)))
         rows.append(SparseRows.from_scipy(m))
     n_train = int(ds.train.nnz)
-    stats = {"text_input": "reviews", "train_reviews_used": len(texts),
+    stats = {"train_reviews_used": len(texts),
              "train_interactions": n_train, "train_coverage": round(len(texts) / max(1, n_train),
                                                                     4),
              "users_with_text": int((np.bincount(users, minlength=ds.n_users) > 0).sum()),
@@ -170,6 +180,22 @@ def raw_review_inputs(ds: PreparedDataset, embed: EmbedConfig | None = None,
     return TextInputs(vecs, rows[0], rows[1], vecs, vecs, _owner_csr(users, ds.n_users),
                       _owner_csr(items, ds.n_items), rows[0].has_rows(), rows[1].has_rows(),
                       stats=stats)
+
+
+def review_phrase_texts(p: Profiles) -> tuple[np.ndarray, list[str]]:
+    """Each training review's phrases joined into one text (its user side first, heaviest
+    first, ties in vocabulary order, then the item side's others), and the mask of reviews
+    that have any."""
+    texts = []
+    for r in range(p.review_user_w.shape[0]):
+        seen: dict[str, None] = {}
+        for m in (p.review_user_w, p.review_item_w):
+            lo, hi = m.indptr[r], m.indptr[r + 1]
+            idx = m.indices[lo:hi]
+            for j in idx[np.lexsort((idx, -m.data[lo:hi]))]:  # ties: vocabulary order
+                seen.setdefault(p.phrases[j], None)
+        texts.append(", ".join(seen))
+    return np.array([bool(t) for t in texts], dtype=bool), texts
 
 
 def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:
@@ -226,6 +252,8 @@ def split_profiles(ds: PreparedDataset, motivations: str | Path | None, cfg: Any
     only = _budget(ds, cfg)
     profiles = amass(ds, motivations, only_pairs=only,
                      drop_verdicts=getattr(cfg, "drop_verdicts", False))
+    if getattr(cfg, "phrase_weight", "count") == "idf":
+        profiles = idf_weighted(profiles)
     st = profiles.stats
     if only is not None:
         st["review_share"] = cfg.review_share
@@ -284,6 +312,19 @@ def phrase_and_review_inputs(ds: PreparedDataset, motivations: str | Path | None
     return _with_stats(combined_inputs(build_inputs(profiles), reviews), profiles.stats)
 
 
+def phrase_review_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                         method: str) -> TextInputs:
+    """Each training review's phrases joined into one text and embedded as one vector, used
+    as raw reviews are (one vector a review, shared by its user and item): the LLM's
+    motivations in place of the review's own words."""
+    profiles = split_profiles(ds, motivations, cfg, method)
+    keep, texts = review_phrase_texts(profiles)
+    out = review_vector_inputs(ds, profiles.review_user[keep], profiles.review_item[keep],
+                               [t for t, k in zip(texts, keep, strict=True) if k],
+                               artifact_encoder(motivations))
+    return _with_stats(out, {**profiles.stats, "text_input": "phrase-reviews"})
+
+
 def canonical_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
                      method: str) -> TextInputs:
     """The phrases, each replaced by its canonical motivation (lmmrec.text.canonical)."""
@@ -306,4 +347,5 @@ TEXT_INPUTS: dict[str, Builder] = {
     "reviews": review_inputs,
     "phrases+reviews": phrase_and_review_inputs,
     "canonical": canonical_inputs,
+    "phrase-reviews": phrase_review_inputs,
 }

@@ -164,6 +164,25 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     return prof
 
 
+def idf_weighted(p: Profiles) -> Profiles:
+    """The same profiles with each phrase's weight scaled by its inverse review frequency,
+    log(1 + R / df), rows renormalised: a phrase in every other review ("great", "price")
+    counts for less than one that sets an entity apart ("true bypass"). A phrase's document
+    frequency is the number of training reviews in whose user or item side it appears."""
+    n = p.review_user_w.shape[0]
+    seen = ((p.review_user_w != 0) + (p.review_item_w != 0)).astype(bool).tocsc()
+    df = np.diff(seen.indptr).astype(np.float64)
+    idf = np.where(df > 0, np.log1p(n / np.maximum(df, 1)), 0.0).astype(np.float32)
+    scale = sp.diags(idf)
+
+    def w(m: sp.csr_matrix) -> sp.csr_matrix:
+        return _row_normalise(sp.csr_matrix(m @ scale))
+
+    return Profiles(p.phrases, p.embeddings, w(p.user_pos), w(p.user_neg), w(p.item),
+                    p.review_user, p.review_item, w(p.review_user_w), w(p.review_item_w),
+                    {**p.stats, "phrase_weight": "idf"})
+
+
 def _check_dataset(ds: PreparedDataset, artifact: Path) -> str | None:
     """The artifact's interactions fingerprint; a DataError if it names another dataset.
 

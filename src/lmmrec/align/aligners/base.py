@@ -4,7 +4,7 @@ the `Backbone` protocol), never its internals, so every backbone gets it unchang
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +33,8 @@ class AlignConfig(Strict):
     review_seed: int = Field(0, description="seed of the align.review_share subsample")
     drop_verdicts: bool = Field(False, description=(
         "leave phrases that are only a verdict ('great', 'works well') out of the text side"))
+    phrase_weight: Literal["count", "idf"] = Field("count", description=(
+        "a profile phrase's weight: its count, or its count x inverse review frequency"))
 
 
 def degrees(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:

@@ -43,9 +43,10 @@ class LMMRecConfig(AlignConfig):
     # phrases: the LLM's motivations; summary: one profile sentence per entity (the no-CoT
     # ablation); reviews: each training review's raw text embedded, no LLM and no
     # --motivations needed (the no-extraction ablation); phrases+reviews: both; canonical:
-    # each phrase replaced by its cluster of the vocabulary (lmmrec.text.canonical)
+    # each phrase replaced by its cluster of the vocabulary (lmmrec.text.canonical);
+    # phrase-reviews: each review's phrases joined into one text, used as raw reviews are
     text_input: Literal["phrases", "summary", "reviews", "phrases+reviews",
-                        "canonical"] = "phrases"
+                        "canonical", "phrase-reviews"] = "phrases"
     canonical_k: int = Field(256, ge=2)  # canonical motivations (text_input=canonical)
     pooling: Literal["mean", "attention"] = "mean"  # how a profile pools its phrases
     hidden: int | None = Field(None, ge=1)  # text encoder hidden width (None: none)
