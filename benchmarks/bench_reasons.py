@@ -42,9 +42,10 @@ def train(dataset: str, release: str, work: Path, epochs: int) -> Path:
     return run
 
 
-def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set[tuple[str, int]]]:
+def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]],
+                                       set[tuple[str, int]], set[tuple[str, int]]]:
     """Counts, every user's reasons, and the (user, rank) of reasons showing a phrase that
-    is not grounded in its own reviews."""
+    is not grounded in its own reviews, and of those showing a bare verdict."""
     from lmmrec.llm.grounding import is_grounded, is_verdict
     from lmmrec.text.profiles import own_texts
 
@@ -52,6 +53,7 @@ def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set
     shown = ok = with_reason = n = verdicts = 0
     reasons: dict[str, list[str]] = {}
     bad: set[tuple[str, int]] = set()
+    judged: set[tuple[str, int]] = set()
     for user_id in rec.user_ids:
         u = rec.user_index(user_id)
         out = rec.recommend(user_id, k=k)
@@ -62,7 +64,10 @@ def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set
             i = rec.item_index(r.item)
             for m in r.matches:
                 shown += 2
-                verdicts += is_verdict(m.user_phrase) + is_verdict(m.item_phrase)
+                v = is_verdict(m.user_phrase) + is_verdict(m.item_phrase)
+                verdicts += v
+                if v:
+                    judged.add((user_id, rank))
                 good = (any(is_grounded(m.user_phrase, t) for t in by_user.get(u, [])),
                         any(is_grounded(m.item_phrase, t)
                             for t in [*by_item.get(i, []), listing[i]]))
@@ -72,7 +77,7 @@ def measure(rec: Any, k: int) -> tuple[dict[str, Any], dict[str, list[str]], set
     return ({"recommendations": n, "with_phrase_reason": with_reason, "phrases_shown": shown,
              "grounded_in_own_reviews": ok, "share": round(ok / max(1, shown), 4),
              "verdicts_shown": verdicts},
-            reasons, bad)
+            reasons, bad, judged)
 
 
 def main() -> None:
@@ -90,18 +95,20 @@ def main() -> None:
 
     run = train(args.dataset, args.release, args.work, args.epochs)
     rec = Recommender.load(run)  # grounded profiles, no verdicts
-    after, reasons_after, _ = measure(rec, args.k)
+    after, reasons_after, _, _ = measure(rec, args.k)
     rec.profiles = amass(rec.ds, rec.cfg.motivations)  # the artifact as exported
-    before, reasons_before, bad = measure(rec, args.k)
+    before, reasons_before, bad, judged = measure(rec, args.k)
     changed = [(u, b, a) for u in rec.user_ids
                for b, a in zip(reasons_before[u], reasons_after[u], strict=True) if b != a]
-    # examples: reasons that showed an ungrounded phrase before, the ranking unchanged
-    shown = [(u, reasons_before[u][r], reasons_after[u][r]) for u, r in sorted(bad)
+    # examples: reasons that showed an ungrounded phrase (or else a verdict) before, the
+    # ranking unchanged
+    shown = [(u, reasons_before[u][r], reasons_after[u][r]) for u, r in sorted(bad or judged)
              if reasons_before[u][r] != reasons_after[u][r]]
     result = {"dataset": args.dataset, "release": args.release, "k": args.k, "run": str(run),
               "before": before,
               "after": after, "reasons_changed": len(changed),
               "reasons_with_ungrounded_phrase_before": len(bad),
+              "reasons_with_verdict_before": len(judged),
               "examples": [{"user": u, "before": b, "after": a}
                            for u, b, a in shown[:: max(1, len(shown) // args.examples)]
                            [:args.examples]]}
@@ -123,7 +130,8 @@ def main() -> None:
                      f"{r['phrases_shown']} | {r['grounded_in_own_reviews']} | "
                      f"{100 * r['share']:.1f} % | {r['verdicts_shown']} |")
     lines += ["", f"{len(changed)} reasons changed; {len(bad)} showed a phrase not grounded "
-              "in its own reviews before. Examples of those:", ""]
+              f"in its own reviews before, {len(judged)} a bare verdict. Examples of the "
+              f"{'first' if bad else 'second'}:", ""]
     for e in result["examples"]:
         lines += [f"- user `{e['user']}`", f"  - before: {e['before']}",
                   f"  - after: {e['after']}"]
