@@ -112,3 +112,31 @@ def test_raw_reviews_train_without_any_motivations(cli, tmp_path):
     assert text["train_interactions"] == ds.train.nnz
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["motivations"] is None
+
+
+def test_rank_on_reviews_and_explain_with_phrases(beauty_dir, beauty_motivations, tmp_path):
+    """align.text_input=reviews with --motivations: the raw reviews are the text side the
+    model trains on, and the artifact's phrases (grounded, no verdicts) give the reasons."""
+    from lmmrec.explain.recommender import Recommender
+    from lmmrec.llm.grounding import is_grounded, is_verdict
+    from lmmrec.text.profiles import own_texts
+    from lmmrec.train.config import resolve_config
+    from lmmrec.train.trainer import fit
+
+    cfg = resolve_config("lightgcn", [], ["train.max_epochs=2", "train.progress=false",
+                                          "train.threads=1", "align.text_input=reviews"],
+                         base={"data": str(beauty_dir), "method": "lmmrec",
+                               "motivations": str(beauty_motivations)})
+    out = fit(cfg, tmp_path / "run")
+    assert out["text"]["text_input"] == "reviews"  # trained on the reviews ...
+    rec = Recommender.load(tmp_path / "run")
+    by_user, _, _ = own_texts(rec.ds)
+    shown = 0
+    for user_id in rec.user_ids[:40]:
+        u = rec.user_index(user_id)
+        for r in rec.recommend(user_id, k=5):
+            for m in r.matches:  # ... explained by the phrases
+                shown += 1
+                assert not is_verdict(m.user_phrase)
+                assert any(is_grounded(m.user_phrase, t) for t in by_user.get(u, []))
+    assert shown > 0
