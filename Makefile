@@ -72,6 +72,9 @@ DATASET ?= amazon-beauty-2023-mini
 PROMPT ?= review_v2n
 # one process decoding 16 reviews per batch (local.n_parallel) beats one process per core
 EXTRACT_WORKERS ?= 1
+# BUDGET=0.25: only that seeded share of the training reviews (then 0.5, then none: the
+# store grows through the same subsamples, docs/MOTIVATIONS.md)
+BUDGET ?=
 WORK ?= work
 ifeq ($(PROMPT),review_v1)
 STORE = $(WORK)/stores/$(DATASET).sqlite
@@ -86,7 +89,8 @@ extract: install
 	test -f $(STORE) || ! test -d $(RELEASE) || \
 	  $(VENV)/bin/lmmrec extract import $(RELEASE) --store $(STORE)
 	$(VENV)/bin/lmmrec extract --data $(WORK)/prepared/$(DATASET) \
-	  --store $(STORE) --prompt $(PROMPT) --workers $(EXTRACT_WORKERS)
+	  --store $(STORE) --prompt $(PROMPT) --workers $(EXTRACT_WORKERS) \
+	  $(if $(BUDGET),--budget $(BUDGET))
 	$(MAKE) release-motivations DATASET=$(DATASET) PROMPT=$(PROMPT)
 
 # What each item's listing (title, description, tags) offers: one call per listed item, into
