@@ -244,7 +244,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("tune", 3 * 2 * 5 * 2),
                                                ("tune-align", 2 * 21 * 3),
                                                ("tune-cost", 2 * 10 * 3),
-                                               ("text-value", 2 * 5 * 10),
+                                               ("text-value", 2 * 6 * 10),
                                                ("text-value-25", 11 * 5),
                                                ("budget", 4 * 5),
                                                ("text-levers", 11 * 5),
