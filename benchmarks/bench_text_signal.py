@@ -6,7 +6,8 @@ items masked, and Recall@20 / NDCG@20 are computed on validation and test as for
     python benchmarks/bench_text_signal.py [--dataset amazon-mi-2014] [--share 0.25]
 
 Text sides: the v1 and v2 releases' phrases, the v2 phrases without verdicts, each review's
-v2 phrases joined into one text, the raw training reviews (no LLM), and, for scale, the
+v2 phrases joined into one text, the v2 phrases with shared sides (users and items both pool
+every phrase of their reviews), the raw training reviews (no LLM), and, for scale, the
 most popular training items and random vectors. ``--share`` reads the same seeded share of
 the training reviews on every side (``align.review_share``), so a release still being
 extracted compares at equal coverage. A user or item without text scores 0 (ties broken by
@@ -34,6 +35,7 @@ SIDES: dict[str, tuple[str | None, dict[str, Any]]] = {
     "v2 phrases": ("motivations-v2", {}),
     "v2 phrases, no verdicts": ("motivations-v2", {"drop_verdicts": True}),
     "v2 phrases joined a review": ("motivations-v2", {"text_input": "phrase-reviews"}),
+    "v2 phrases, shared sides": ("motivations-v2", {"profile_sides": "shared"}),
     "raw reviews (no LLM)": ("motivations-v2", {"text_input": "reviews"}),
 }
 

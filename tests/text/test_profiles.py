@@ -428,3 +428,25 @@ def test_each_reviews_phrases_join_into_one_text(beauty_dir: Path, beauty_motiva
     order = np.argsort(inp.user_rows.col.numpy())
     assert inp.user_rows.row.numpy()[order].tolist() == p.review_user[keep].tolist()
     assert inp.stats["text_input"] == "phrase-reviews"
+
+
+def test_shared_sides_pool_every_phrase_on_both_sides(beauty_dir: Path, tmp_path: Path) -> None:
+    """align.profile_sides=shared: a user pools its reviews' attributes too, an item its
+    reviews' motivations at full weight; each review is one phrase set on both sides."""
+    ds = PreparedDataset.load(beauty_dir)
+    art = marked_artifact(ds, tmp_path / "art")
+    split, shared = amass(ds, art), amass(ds, art, shared_sides=True)
+
+    def names(m, row: int) -> set[str]:
+        r = m.getrow(row)
+        return {shared.phrases[j] for j in r.indices}
+
+    u = int(split.review_user[0])
+    assert all(" marker " in ph for ph in names(split.user_pos, u))
+    assert {" marker ", " attribute "} <= {ph[5:ph.rindex(" ") + 1] for ph in
+                                            names(shared.user_pos, u)}
+    assert (shared.review_user_w != shared.review_item_w).nnz == 0
+    i = int(split.review_item[0])
+    w = shared.item.getrow(i)
+    assert np.allclose(sorted(w.data), sorted(w.data)[0])  # pos and attr weigh the same
+    assert split.user_neg.nnz == shared.user_neg.nnz

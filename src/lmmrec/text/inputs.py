@@ -251,7 +251,8 @@ def split_profiles(ds: PreparedDataset, motivations: str | Path | None, cfg: Any
         raise ConfigError(f"--method {method} needs motivations: pass --motivations DIR")
     only = _budget(ds, cfg)
     profiles = amass(ds, motivations, only_pairs=only,
-                     drop_verdicts=getattr(cfg, "drop_verdicts", False))
+                     drop_verdicts=getattr(cfg, "drop_verdicts", False),
+                     shared_sides=getattr(cfg, "profile_sides", "split") == "shared")
     if getattr(cfg, "phrase_weight", "count") == "idf":
         profiles = idf_weighted(profiles)
     st = profiles.stats

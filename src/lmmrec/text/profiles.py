@@ -109,7 +109,7 @@ def _grounded_lists(lists: Sequence[Sequence[Sequence[str]]], texts: Sequence[st
 
 def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
           only_pairs: set[tuple[str, str]] | None = None,
-          drop_verdicts: bool = False) -> Profiles:
+          drop_verdicts: bool = False, shared_sides: bool = False) -> Profiles:
     """Profiles of ``ds``'s split from ``artifact`` (training interactions only).
 
     ``grounded``: keep only phrases that pass the grounding rule against their own source
@@ -118,7 +118,10 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
     user's or item's own words; training uses the artifact as exported. ``only_pairs``:
     use only these training (user_id, item_id) reviews (an extraction budget).
     ``drop_verdicts``: leave out phrases that are only a verdict ("great", "works well":
-    :func:`lmmrec.llm.grounding.is_verdict`), counted in the stats."""
+    :func:`lmmrec.llm.grounding.is_verdict`), counted in the stats. ``shared_sides``: users
+    and items both pool every phrase (pos and attr) of their reviews, one vocabulary on both
+    sides as raw reviews are pooled, instead of users by their motivations and items by
+    their attributes (reasons keep the split: it is what makes them read as reasons)."""
     artifact = Path(artifact)
     fingerprint = _check_dataset(ds, artifact)
     reviews = load_reviews(artifact)
@@ -147,7 +150,7 @@ def amass(ds: PreparedDataset, artifact: str | Path, grounded: bool = False,
         lists, offers, dropped = _grounded(ds, users, items, lists, offers)
     if drop_verdicts:
         lists, offers, verdicts = _without_verdicts(lists, offers)
-    prof = _weigh(ds, users, items, lists, offers, vocab, phrases, emb)
+    prof = _weigh(ds, users, items, lists, offers, vocab, phrases, emb, shared_sides)
     prof.stats = {
         "train_reviews_used": len(tr),
         # this split's training interactions (each may have a review) vs those extracted
@@ -253,14 +256,20 @@ def _listed(ds: PreparedDataset, offers: pd.DataFrame) -> np.ndarray:
 
 def _weigh(ds: PreparedDataset, users: np.ndarray, items: np.ndarray,
            lists: list[list[Any]], offers: pd.DataFrame, vocab: dict[str, int],
-           phrases: list[str], emb: np.ndarray) -> Profiles:
-    """Phrase weights per review, summed per user and per item, each row normalised."""
+           phrases: list[str], emb: np.ndarray, shared: bool = False) -> Profiles:
+    """Phrase weights per review, summed per user and per item, each row normalised. Split
+    sides: a user pools the motivations (pos) of its reviews, an item their attributes and,
+    at half weight, their motivations. Shared sides: both pool every pos and attr phrase."""
     pos, neg, attr = lists
     n = len(users)
     rev = np.arange(n)
-    review_user_w = _weights(rev, pos, vocab, n)
-    review_item_w = (_weights(rev, attr, vocab, n)
-                     + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
+    if shared:
+        review_user_w = review_item_w = (_weights(rev, pos, vocab, n)
+                                         + _weights(rev, attr, vocab, n)).tocsr()
+    else:
+        review_user_w = _weights(rev, pos, vocab, n)
+        review_item_w = (_weights(rev, attr, vocab, n)
+                         + _weights(rev, pos, vocab, n, ITEM_POS_WEIGHT)).tocsr()
     to_user = sp.csr_matrix((np.ones(n, np.float32), (users, rev)), shape=(ds.n_users, n))
     to_item = sp.csr_matrix((np.ones(n, np.float32), (items, rev)), shape=(ds.n_items, n))
     user_pos = _row_normalise((to_user @ review_user_w).tocsr())

@@ -35,6 +35,9 @@ class AlignConfig(Strict):
         "leave phrases that are only a verdict ('great', 'works well') out of the text side"))
     phrase_weight: Literal["count", "idf"] = Field("count", description=(
         "a profile phrase's weight: its count, or its count x inverse review frequency"))
+    profile_sides: Literal["split", "shared"] = Field("split", description=(
+        "split: users pool their motivations (pos), items their attributes (attr) and half "
+        "their pos; shared: both pool every pos and attr phrase of their reviews"))
 
 
 def degrees(train: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
