@@ -3,33 +3,22 @@ the runs, the paired tests line up by seed, and the report and plot are written.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 
 from lmmrec.experiment.grid import run_experiment
 from lmmrec.experiment.spec import experiment_from_dict
 
-REPO = Path(__file__).resolve().parents[2]
+from .bench_module import load_bench
+
 FAST = ["train.max_epochs=2", "train.eval_every=1", "train.progress=false",
         "train.threads=1", "eval.ks=[20]"]
 
 
-def _load():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("bench_budget",
-                                                  REPO / "benchmarks" / "bench_budget.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_budget"] = mod
-    spec.loader.exec_module(mod)
-    return mod
-
-
 @pytest.mark.slow
 def test_budget_report_from_a_real_grid(beauty_dir, beauty_motivations, tmp_path):
-    bb = _load()
+    bb = load_bench("bench_budget")
     variants = {"base": {"method": "base"},
                 "share-50": {"method": "lmmrec", "set": ["align.review_share=0.5"]},
                 "share-100": {"method": "lmmrec"}}

@@ -3,30 +3,16 @@ score-block arithmetic, and the whole measurement (prepare, train, evaluate, rep
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from .bench_module import load_bench
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_growth",
-                                                  REPO / "benchmarks" / "bench_growth.py")
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_growth"] = mod  # dataclasses look their module up
-    spec.loader.exec_module(mod)
-    return mod
-
-
-bg = _load()
+bg = load_bench("bench_growth")
 
 
 def _rank_slope(degrees: np.ndarray) -> float:

@@ -3,30 +3,17 @@ the scorer ranks a user's held-out items first when the vectors say so."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from lmmrec.data.dataset import PreparedDataset
 from lmmrec.text.profiles import amass
 
-REPO = Path(__file__).resolve().parents[2]
-
-
-def _load():  # noqa: ANN202
-    spec = importlib.util.spec_from_file_location("bench_text_signal",
-                                                  REPO / "benchmarks" / "bench_text_signal.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["bench_text_signal"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+from .bench_module import load_bench
 
 
 def test_side_vectors_are_the_profiles_pooled(beauty_dir, beauty_motivations) -> None:
-    mod = _load()
+    mod = load_bench("bench_text_signal")
     ds = PreparedDataset.load(beauty_dir)
     u, i, stats = mod.side_vectors(ds, beauty_motivations, {}, 1.0)
     p = amass(ds, beauty_motivations)
@@ -45,7 +32,7 @@ def test_side_vectors_are_the_profiles_pooled(beauty_dir, beauty_motivations) ->
 def test_scores_rank_an_oracles_items_first(beauty_dir) -> None:
     """Vectors that put every user on their own test items score Recall@20 1 on test
     (every beauty user has at most 20 of them); random ones far less."""
-    mod = _load()
+    mod = load_bench("bench_text_signal")
     ds = PreparedDataset.load(beauty_dir)
     test = ds.test.toarray().astype(np.float32)
     oracle = mod.scores(ds, torch.from_numpy(test), torch.eye(ds.n_items))

@@ -242,7 +242,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("ablations", 2 * 8 * 5), ("noise", 3 * 3 * 6),
                                                ("noise-text", 3 + 2 * 3 * 6),
                                                ("tune", 3 * 2 * 5 * 2),
-                                               ("tune-align", 2 * 21 * 3),
+                                               ("tune-align", 3 * 21 * 3),
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 6 * 10),
                                                ("text-value-25", 14 * 5),
