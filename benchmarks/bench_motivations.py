@@ -202,14 +202,16 @@ def report() -> Path:
         a = json.loads(arts.read_text(encoding="utf-8"))
         lines += ["## Released artifacts (no labels)", "",
                   "| artifact | reviews | phrases | grounded | prompt copies | neg share, "
-                  "low rating | neg share, top rating | distinct pos / neg / attr |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "low rating | neg share, top rating | verdicts in pos | "
+                  "distinct pos / neg / attr |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for key, r in a.items():
             d = r["distinct_phrases"]
+            verdicts = (r.get("verdict_share_by_field") or {}).get("pos")
             lines.append(f"| {key} | {r['reviews']} | {r['phrases']} | "
                          f"{_pct(r['grounded_share'])} | {r['prompt_copies']} | "
                          f"{_pct(r['neg_share_by_rating']['low'])} | "
-                         f"{_pct(r['neg_share_by_rating']['high'])} | "
+                         f"{_pct(r['neg_share_by_rating']['high'])} | {_pct(verdicts)} | "
                          f"{d['pos']} / {d['neg']} / {d['attr']} |")
         lines += ["", "Most frequent phrases per field:", ""]
         for key, r in a.items():
