@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lmmrec.align.build import wrap
 from lmmrec.align.registry import ALIGNERS
@@ -450,3 +451,65 @@ def test_shared_sides_pool_every_phrase_on_both_sides(beauty_dir: Path, tmp_path
     w = shared.item.getrow(i)
     assert np.allclose(sorted(w.data), sorted(w.data)[0])  # pos and attr weigh the same
     assert split.user_neg.nnz == shared.user_neg.nnz
+
+
+def test_negative_motivations_pool_against_their_user() -> None:
+    """align.text_input=phrases-neg: user 0 (pos "great" 2/3, "true bypass" 1/3) put off by
+    "strings" pools to (pos - 0.5 neg) / 1.5; user 1, with no neg phrase, as before; a user
+    with only neg phrases gets a text side; items are unchanged."""
+    import dataclasses
+
+    import scipy.sparse as sp
+
+    from lmmrec.align.encoders import TextEncoder
+    from lmmrec.text.inputs import build_inputs, signed_inputs
+
+    p = _tiny_profiles()
+    neg = sp.csr_matrix(np.array([[0, 0, 1], [0, 0, 0]], np.float32))
+    base = build_inputs(p)
+    signed = signed_inputs(base, neg, 0.5)
+    enc = TextEncoder(4, 1)
+    with torch.no_grad():
+        before, after = enc.pool(base.user_rows, base.phrases), enc.pool(signed.user_rows,
+                                                                          signed.phrases)
+        items = enc.pool(signed.item_rows, signed.phrases)
+    e = np.eye(3, 4, dtype=np.float32)
+    want0 = (2 / 3 * e[0] + 1 / 3 * e[1] - 0.5 * e[2]) / 1.5
+    assert np.allclose(after[0].numpy(), want0, atol=1e-6)
+    assert np.allclose(after[1].numpy(), before[1].numpy())
+    assert np.allclose(items.numpy(), enc.pool(base.item_rows, base.phrases).numpy())
+    assert signed_inputs(base, neg, 0.0).user_rows is base.user_rows
+    # a third user with a neg phrase only: text side = the negated phrase
+    q = dataclasses.replace(p, user_pos=sp.vstack([p.user_pos, sp.csr_matrix((1, 3))]).tocsr())
+    only_neg = sp.csr_matrix(np.array([[0, 0, 0], [0, 0, 0], [0, 1, 0]], np.float32))
+    s3 = signed_inputs(build_inputs(q), only_neg, 0.5)
+    assert s3.user_has_text.tolist() == [True, True, True]
+    with torch.no_grad():
+        assert np.allclose(enc.pool(s3.user_rows, s3.phrases)[2].numpy(), -e[1], atol=1e-6)
+
+
+def test_lmmrec_trains_with_negative_motivations(beauty_dir: Path, beauty_motivations: Path,
+                                                 tmp_path: Path) -> None:
+    from lmmrec.text.inputs import phrase_neg_inputs
+
+    ds = PreparedDataset.load(beauty_dir)
+    cfg = ALIGNERS.config("lmmrec", {"text_input": "phrases-neg", "neg_weight": 1.0})
+    inp = phrase_neg_inputs(ds, beauty_motivations, cfg, "lmmrec")
+    p = amass(ds, beauty_motivations)
+    assert inp.phrases.shape[0] == 2 * len(p.phrases)
+    assert inp.stats["users_with_neg"] == int((np.diff(p.user_neg.indptr) > 0).sum()) > 0
+    n_neg = int((inp.user_rows.col >= len(p.phrases)).sum())
+    assert n_neg == p.user_neg.nnz
+    assert np.allclose(inp.user_rows.val[inp.user_rows.col >= len(p.phrases)].numpy(),
+                       p.user_neg.tocoo().data)  # weight 1.0
+    # and a run trains on it, the side's stats in its metrics
+    from lmmrec.train.config import resolve_config
+    from lmmrec.train.trainer import fit
+
+    run = resolve_config("lightgcn", [], ["train.max_epochs=1", "train.progress=false",
+                                          "train.threads=1", "align.text_input=phrases-neg"],
+                         base={"data": str(beauty_dir), "method": "lmmrec",
+                               "motivations": str(beauty_motivations)})
+    out = fit(run, tmp_path / "run")
+    assert out["test"]["recall@20"] > 0
+    assert out["text"]["text_input"] == "phrases-neg" and out["text"]["users_with_neg"] > 0

@@ -6,7 +6,8 @@ it from a split: the table `TEXT_INPUTS` maps the setting to its builder.
 - reviews: each training review's raw text embedded, no LLM (the no-extraction ablation);
 - phrases+reviews: both side by side;
 - phrase-reviews: each review's phrases joined into one text, used as raw reviews are;
-- canonical: each phrase replaced by its cluster of the vocabulary.
+- canonical: each phrase replaced by its cluster of the vocabulary;
+- phrases-neg: the phrases, a user's negative motivations counted against its side.
 """
 
 from __future__ import annotations
@@ -336,6 +337,33 @@ def canonical_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: A
     return _with_stats(build_inputs(profiles), profiles.stats)
 
 
+def phrase_neg_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: Any,
+                      method: str) -> TextInputs:
+    """The phrases, with what put a user off counted against it: its negative motivations
+    (neg) join its pool as negated vectors, weighted `align.neg_weight` against its
+    motivations (both rows sum to 1), so the pooled vector is (pos - w neg) / (1 + w), a
+    user drawn to one thing and away from another. Items and coordination are as `phrases`."""
+    profiles = split_profiles(ds, motivations, cfg, method)
+    return _with_stats(signed_inputs(build_inputs(profiles), profiles.user_neg,
+                                     getattr(cfg, "neg_weight", 0.5)),
+                       {**profiles.stats, "text_input": "phrases-neg",
+                        "users_with_neg": int(_has_phrases(profiles.user_neg).sum())})
+
+
+def signed_inputs(base: TextInputs, user_neg: sp.spmatrix, weight: float) -> TextInputs:
+    """`base` with each user's neg phrase weights (rows summing to 1) added at `weight`
+    against negated copies of the phrase vectors (vocabulary P..2P-1)."""
+    n = len(base.phrases)
+    neg, u = SparseRows.from_scipy(user_neg), base.user_rows
+    user_rows = u if weight == 0 else SparseRows(  # weight 0: the rows of `phrases`
+        torch.cat([u.row, neg.row]), torch.cat([u.col, neg.col + n]),
+        torch.cat([u.val, weight * neg.val]), u.n_rows)
+    return TextInputs(torch.cat([base.phrases, -base.phrases]), user_rows, base.item_rows,
+                      base.review_user_vec, base.review_item_vec, base.user_reviews,
+                      base.item_reviews, user_rows.has_rows(), base.item_has_text,
+                      base.summary_user, base.summary_item)
+
+
 def _with_stats(inputs: TextInputs, stats: dict) -> TextInputs:
     inputs.stats = dict(stats)
     return inputs
@@ -349,4 +377,5 @@ TEXT_INPUTS: dict[str, Builder] = {
     "phrases+reviews": phrase_and_review_inputs,
     "canonical": canonical_inputs,
     "phrase-reviews": phrase_review_inputs,
+    "phrases-neg": phrase_neg_inputs,
 }

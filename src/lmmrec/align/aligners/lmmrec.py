@@ -44,9 +44,12 @@ class LMMRecConfig(AlignConfig):
     # ablation); reviews: each training review's raw text embedded, no LLM and no
     # --motivations needed (the no-extraction ablation); phrases+reviews: both; canonical:
     # each phrase replaced by its cluster of the vocabulary (lmmrec.text.canonical);
-    # phrase-reviews: each review's phrases joined into one text, used as raw reviews are
+    # phrase-reviews: each review's phrases joined into one text, used as raw reviews are;
+    # phrases-neg: the phrases, each user's negative motivations pooled against it
     text_input: Literal["phrases", "summary", "reviews", "phrases+reviews",
-                        "canonical", "phrase-reviews"] = "phrases"
+                        "canonical", "phrase-reviews", "phrases-neg"] = "phrases"
+    # text_input=phrases-neg: a user's neg phrases weigh this much against its pos phrases
+    neg_weight: float = Field(0.5, ge=0)
     canonical_k: int = Field(256, ge=2)  # canonical motivations (text_input=canonical)
     pooling: Literal["mean", "attention"] = "mean"  # how a profile pools its phrases
     hidden: int | None = Field(None, ge=1)  # text encoder hidden width (None: none)
