@@ -246,7 +246,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "src" / "lmmrec" / "configs" / "
                                                ("tune-cost", 2 * 10 * 3),
                                                ("text-value", 2 * 7 * 10),
                                                ("text-value-25", 17 * 5),
-                                               ("budget", 4 * 5),
+                                               ("budget", 7 * 5),
                                                ("text-levers", 11 * 5),
                                                ("noise-mi", 4 * 5 * 6),
                                                ("noise-text-mi", 5 + 3 * 5 * 6)])
