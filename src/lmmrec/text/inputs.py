@@ -204,16 +204,18 @@ def combined_inputs(phrases: TextInputs, reviews: TextInputs) -> TextInputs:
     entity with both pools each at half weight (pooling renormalises each row), one with
     either pools that one. Coordination keeps pairing the motivations of two reviews."""
     n = len(phrases.phrases)
-
-    def rows(a: SparseRows, b: SparseRows) -> SparseRows:
-        return SparseRows(torch.cat([a.row, b.row]), torch.cat([a.col, b.col + n]),
-                          torch.cat([a.val, b.val]), a.n_rows)
-
-    user_rows = rows(phrases.user_rows, reviews.user_rows)
-    item_rows = rows(phrases.item_rows, reviews.item_rows)
+    user_rows = _stack_rows(phrases.user_rows, reviews.user_rows, n)
+    item_rows = _stack_rows(phrases.item_rows, reviews.item_rows, n)
     return TextInputs(torch.cat([phrases.phrases, reviews.phrases]), user_rows, item_rows,
                       phrases.review_user_vec, phrases.review_item_vec, phrases.user_reviews,
                       phrases.item_reviews, user_rows.has_rows(), item_rows.has_rows())
+
+
+def _stack_rows(a: SparseRows, b: SparseRows, offset: int, scale: float = 1.0) -> SparseRows:
+    """`a`'s weights and `b`'s (times `scale`) in one row set, `b`'s columns moved past
+    `offset` (a vocabulary that holds both)."""
+    return SparseRows(torch.cat([a.row, b.row]), torch.cat([a.col, b.col + offset]),
+                      torch.cat([a.val, scale * b.val]), a.n_rows)
 
 
 def artifact_encoder(artifact: str | Path | None) -> EmbedConfig:
@@ -353,11 +355,9 @@ def phrase_neg_inputs(ds: PreparedDataset, motivations: str | Path | None, cfg: 
 def signed_inputs(base: TextInputs, user_neg: sp.spmatrix, weight: float) -> TextInputs:
     """`base` with each user's neg phrase weights (rows summing to 1) added at `weight`
     against negated copies of the phrase vectors (vocabulary P..2P-1)."""
-    n = len(base.phrases)
-    neg, u = SparseRows.from_scipy(user_neg), base.user_rows
-    user_rows = u if weight == 0 else SparseRows(  # weight 0: the rows of `phrases`
-        torch.cat([u.row, neg.row]), torch.cat([u.col, neg.col + n]),
-        torch.cat([u.val, weight * neg.val]), u.n_rows)
+    u = base.user_rows
+    user_rows = u if weight == 0 else _stack_rows(  # weight 0: the rows of `phrases`
+        u, SparseRows.from_scipy(user_neg), len(base.phrases), weight)
     return TextInputs(torch.cat([base.phrases, -base.phrases]), user_rows, base.item_rows,
                       base.review_user_vec, base.review_item_vec, base.user_reviews,
                       base.item_reviews, user_rows.has_rows(), base.item_has_text,
