@@ -258,7 +258,7 @@ def test_shipped_experiments_parse(name, n_cells, tmp_path):
         # the training-setting search runs base cells only: no text
         # v2 where its release covers the training reviews and the file was re-run on it
         v2 = name in ("text-value", "text-value-25", "budget") or (
-            name == "main" and ds == "amazon-mi-2014")
+            name in ("main", "tune-align") and ds == "amazon-mi-2014")
         release = "motivations-v2" if v2 else "motivations"
         assert d.motivations == (None if name == "tune" else f"releases/{release}/{ds}")
     if name == "text-levers":  # the mpnet copy of the release (its header's commands)
