@@ -72,8 +72,9 @@ DATASET ?= amazon-beauty-2023-mini
 PROMPT ?= review_v2n
 # one process decoding 16 reviews per batch (local.n_parallel) beats one process per core
 EXTRACT_WORKERS ?= 1
-# BUDGET=0.25: only that seeded share of the training reviews (then 0.5, then none: the
-# store grows through the same subsamples, docs/MOTIVATIONS.md)
+# BUDGET=0.25: only that seeded share of the training reviews (then 0.5, then 1: every
+# training review; none: validation and test reviews too. The store grows through the same
+# subsamples, docs/MOTIVATIONS.md)
 BUDGET ?=
 WORK ?= work
 ifeq ($(PROMPT),review_v1)

@@ -57,9 +57,30 @@ def test_dry_run_prints_the_estimate_of_each_budget(beauty_dir: Path, tmp_path: 
     calls = [e["calls"] for e in est]
     assert calls[0] < calls[1] < calls[2]
     assert not (tmp_path / "s.sqlite").exists()  # a dry run creates nothing
+    # without --budget: every review, validation and test too; --budget 1: training only
+    r = run_cli("extract", "--data", beauty_dir, "--store", tmp_path / "s.sqlite", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["calls"] > calls[2]
     r = run_cli("extract", "--data", beauty_dir, "--store", tmp_path / "s.sqlite",
                 "--budget", "0.25,0.5")
     assert r.returncode == 2 and "--dry-run" in r.stderr
+
+
+def test_a_budget_of_one_is_every_training_review_and_no_budget_every_review(
+        beauty_dir: Path) -> None:
+    from lmmrec.data.leakage import training_pairs
+    from lmmrec.llm.inputs import inputs_for, within_budget
+
+    ds = PreparedDataset.load(beauty_dir)
+    inputs = inputs_for(ds, "review_v2n")
+    train = training_pairs(ds)
+    full = within_budget(ds, inputs, 1.0)
+    assert full and all((i.user_id, i.item_id) in train for i in full)
+    assert {(i.user_id, i.item_id) for i in inputs if (i.user_id, i.item_id) in train} == {
+        (i.user_id, i.item_id) for i in full}
+    assert within_budget(ds, inputs, None) == inputs and len(inputs) > len(full)
+    half = within_budget(ds, inputs, 0.5)
+    assert {(i.user_id, i.item_id) for i in half} <= {(i.user_id, i.item_id) for i in full}
 
 
 @pytest.mark.timeout(300)

@@ -54,7 +54,8 @@ def extract_cmd(
         "version, review_v2n for a new store")] = None,
     budget: Annotated[str | None, typer.Option(
         help="extract only this share of the training reviews (a seeded subsample keeping "
-        "every user and item where possible); with --dry-run, several: 0.25,0.5,1")] = None,
+        "every user and item where possible; 1: every training review; without --budget: "
+        "every review, validation and test too); with --dry-run, several: 0.25,0.5,1")] = None,
 ) -> None:
     """Extract per-review motivations of DATA into STORE; a rerun does only what is missing.
     With --items: per-item offers from the item listings (prompt item_v1)."""
@@ -88,7 +89,7 @@ def extract_cmd(
                for share, e in zip(shares, ests, strict=True)]
         typer.echo(json.dumps(out if len(out) > 1 else out[0], indent=2))
         return
-    inputs = llm_inputs.within_budget(ds, inputs, shares[0])
+    inputs = llm_inputs.within_budget(ds, inputs, shares[0])  # None: every review
     _run(cfg, ds.name, inputs, store, sh, limit, retry_failed, version)
 
 
@@ -109,7 +110,7 @@ def _check_options(data: Path | None, store: Path | None, limit: int | None,
     return data, store
 
 
-def _estimates(ds, inputs, store: Path, sh, shares: list[float], limit: int | None,
+def _estimates(ds, inputs, store: Path, sh, shares: list[float | None], limit: int | None,
                retry_failed: bool, price_prompt: float, price_output: float) -> list[dict]:
     """The cost estimate of each budget share; reads the store if there is one, never
     creates it."""
@@ -122,14 +123,16 @@ def _estimates(ds, inputs, store: Path, sh, shares: list[float], limit: int | No
                 .estimate(price_prompt, price_output, avg) for share in shares]
 
 
-def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float]:
+def _shares(budget: str | None, items: bool, dry_run: bool) -> list[float | None]:
+    """The --budget shares; [None] without one: every review, validation and test too
+    (a share of 1 is every training review)."""
     from lmmrec.llm.budget import parse_shares  # pandas: lazy (see the top)
 
     if budget is None:
-        return [1.0]
+        return [None]
     if items:
         raise ConfigError("--budget applies to reviews, not to --items")
-    shares = parse_shares(budget)
+    shares: list[float | None] = list(parse_shares(budget))
     if len(shares) > 1 and not dry_run:
         raise ConfigError("several --budget shares need --dry-run (an extraction has one)")
     return shares

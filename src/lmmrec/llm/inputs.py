@@ -62,13 +62,14 @@ def inputs_for(ds: PreparedDataset, version: str) -> list[Input]:
     return item_inputs(ds) if version.startswith("item_") else review_inputs(ds, version)
 
 
-def within_budget(ds: PreparedDataset, inputs: list[Input], share: float,
+def within_budget(ds: PreparedDataset, inputs: list[Input], share: float | None,
                   seed: int = 0) -> list[Input]:
-    """The training reviews of the budget subsample at ``share`` (all of ``inputs`` at 1):
-    lmmrec.llm.budget's draw, the same one `align.review_share` uses in training."""
-    if share >= 1:
+    """The training reviews of the budget subsample at ``share`` (every training review at
+    1; every review, validation and test too, at None: no budget): lmmrec.llm.budget's
+    draw, the same one `align.review_share` uses in training."""
+    if share is None:
         return inputs
-    keep = budget_pairs(ds, share, seed)
+    keep = training_pairs(ds) if share >= 1 else budget_pairs(ds, share, seed)
     return [i for i in inputs if (i.user_id, i.item_id) in keep]
 
 
