@@ -38,3 +38,38 @@ def test_demo_end_to_end(beauty_motivations: Path, tmp_path: Path, monkeypatch,
     assert report.exists() and "<img" in report.read_text()
     manifest = json.loads((out / "motivations" / "manifest.json").read_text())
     assert manifest["counts"]["extracted"] > 0
+
+
+def _release(root: Path, name: str, extracted: int, failed: int | None = None,
+             interactions: int = 10) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    train = {"interactions": interactions, "extracted": extracted}
+    if failed is not None:
+        train["failed"] = failed
+    (folder / "manifest.json").write_text(json.dumps(
+        {"format": "lmmrec-motivations/1", "counts": {"failed": 1},
+         "coverage": {"train": train}}))
+    return folder
+
+
+def test_demo_reads_the_first_release_that_answers_every_training_review(tmp_path: Path
+                                                                         ) -> None:
+    from lmmrec.demo import pick_release
+
+    v2, v1 = tmp_path / "v2", tmp_path / "v1"
+    roots = [v2, v1]
+    assert pick_release("beauty", roots) == v2 / "beauty"  # none at all: "no release" later
+    partial = _release(v2, "beauty", extracted=4, failed=0)
+    assert pick_release("beauty", roots) == partial  # the only one there is
+    full = _release(v1, "beauty", extracted=10, failed=0)
+    assert pick_release("beauty", roots) == full  # a partial v2 loses to a complete v1
+    shutil.rmtree(partial)
+    _release(v2, "beauty", extracted=9, failed=1)  # one failed for good: still complete
+    assert pick_release("beauty", roots) == v2 / "beauty"
+    # a manifest without per-split failures counts the artifact's (here 1) against training
+    _release(v2, "old", extracted=9)
+    assert pick_release("old", roots) == v2 / "old"
+    _release(v2, "short", extracted=8)
+    _release(v1, "short", extracted=8, failed=0)
+    assert pick_release("short", roots) == v2 / "short"  # neither complete: the first

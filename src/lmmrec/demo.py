@@ -20,7 +20,7 @@ from lmmrec.llm.backends import LocalBackend, LocalConfig
 from lmmrec.llm.prompts import PROMPT_VERSION, prompt_fingerprint
 from lmmrec.llm.store import Store
 from lmmrec.report.build import write_report
-from lmmrec.text.artifact import export_artifact, import_artifact
+from lmmrec.text.artifact import covers_training, export_artifact, import_artifact, read_manifest
 from lmmrec.text.embed import embed_artifact
 from lmmrec.train.config import resolve_config
 from lmmrec.train.files import METRICS
@@ -41,9 +41,20 @@ def prepare(dataset: str, out: Path, console: Console) -> Any:
     return folder, ds
 
 
+def pick_release(name: str, roots: list[Path]) -> Path:
+    """The dataset's release in the first root where it answers every training review, else
+    in the first root that has it at all (the rest is extracted within the demo's limit)."""
+    have = [r / name for r in roots if (r / name / "manifest.json").exists()]
+    for folder in have:
+        if covers_training(read_manifest(folder)):
+            return folder
+    return have[0] if have else roots[0] / name
+
+
 def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
                 console: Console) -> Path | None:
-    """Released artifact + extraction of up to `limit` missing reviews -> embedded artifact."""
+    """Released artifact + extraction of up to `limit` missing training reviews (validation
+    and test reviews never reach a model) -> embedded artifact."""
     store, item_store = out / "motivations.sqlite", out / "items.sqlite"
     if release.exists():
         n = import_artifact(release, store)
@@ -55,7 +66,7 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     if limit > 0:
         with Store(store) as st:  # a release keeps its own prompt version
             version = st.meta().get("prompt_version") or PROMPT_VERSION
-            inputs = llm_inputs.review_inputs(ds, version)
+            inputs = llm_inputs.within_budget(ds, llm_inputs.review_inputs(ds, version), 1.0)
             todo = job.plan(inputs, st, limit=limit).todo
         if todo:
             console.print(f"   extracting {len(todo)} missing reviews with the local LLM ...")
@@ -71,9 +82,10 @@ def motivations(data: Path, ds: Any, out: Path, release: Path, limit: int,
     artifact = out / "motivations"
     m = export_artifact(store, artifact, data, item_store if item_store.exists() else None,
                         overwrite=True)  # the demo's own folder, rebuilt on a rerun
-    c = m["counts"]
-    console.print(f"   artifact: {c['extracted']} of {c['reviews_total']} reviews extracted "
-                  f"({c['pending']} pending); embedding phrases ...")
+    c, t = m["counts"], m["coverage"]["train"]
+    console.print(f"   artifact: {t['extracted']} of {t['interactions']} training reviews "
+                  f"extracted ({c['extracted']} of {c['reviews_total']} in all); embedding "
+                  "phrases ...")
     if c["extracted"] == 0:
         return None
     embed_artifact(artifact)
@@ -139,7 +151,7 @@ def explained(run: Path, console: Console, n_users: int = 3) -> list[dict[str, A
 
 
 def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epochs: int,
-             extract_limit: int, seed: int, releases: Path, console: Console
+             extract_limit: int, seed: int, releases: list[Path], console: Console
              ) -> dict[str, Any]:
     made = [p for p in (out, *out.parents) if not p.exists()]  # deepest first
     out.mkdir(parents=True, exist_ok=True)
@@ -150,7 +162,8 @@ def run_demo(dataset: str, out: Path, backbone: str, methods: list[str], max_epo
             if p.is_dir() and not any(p.iterdir()):
                 p.rmdir()
         raise
-    artifact = motivations(data, ds, out, releases / ds.name, extract_limit, console)
+    artifact = motivations(data, ds, out, pick_release(ds.name, releases), extract_limit,
+                           console)
     results = train(data, artifact, out, backbone, methods, max_epochs, seed, console)
     if not results:
         raise LmmrecError("no method could be trained")

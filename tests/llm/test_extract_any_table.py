@@ -60,4 +60,4 @@ def test_a_table_without_val_or_test_rows_can_be_extracted(tmp_path: Path) -> No
     assert r.returncode == 0, r.stderr
     manifest = json.loads((art / "manifest.json").read_text())
     assert manifest["counts"]["extracted"] == 5
-    assert manifest["coverage"]["val"] == {"interactions": 0, "extracted": 0}
+    assert manifest["coverage"]["val"] == {"interactions": 0, "extracted": 0, "failed": 0}

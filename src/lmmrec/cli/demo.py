@@ -15,12 +15,14 @@ from typing import Annotated
 import typer
 
 
-def releases_dir() -> Path:
-    """Where released motivation artifacts live ($LMMREC_RELEASES_DIR or the repo's)."""
+def release_roots() -> list[Path]:
+    """Where released motivation artifacts live, in order of preference: $LMMREC_RELEASES_DIR,
+    or the repo's v2 releases (grounded phrases), then its v1 releases."""
     env = os.environ.get("LMMREC_RELEASES_DIR")
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "releases" / "motivations"
+        return [Path(env)]
+    repo = Path(__file__).resolve().parents[3] / "releases"
+    return [repo / "motivations-v2", repo / "motivations"]
 
 
 def demo(
@@ -32,7 +34,8 @@ def demo(
     = "base,rlmrec-con,lmmrec",
     max_epochs: Annotated[int, typer.Option(help="epoch cap per training run")] = 60,
     extract_limit: Annotated[int, typer.Option(
-        help="at most this many missing reviews extracted by the local LLM (0: none)")] = 12,
+        help="at most this many missing training reviews extracted by the local LLM "
+        "(0: none)")] = 12,
     seed: Annotated[int, typer.Option(help="training seed")] = 2023,
 ) -> None:
     """Run the whole pipeline on a real dataset and print what it found."""
@@ -42,7 +45,7 @@ def demo(
 
     console = Console(stderr=True)
     result = run_demo(dataset, out, backbone, [m.strip() for m in methods.split(",") if m],
-                      max_epochs, extract_limit, seed, releases_dir(), console)
+                      max_epochs, extract_limit, seed, release_roots(), console)
     typer.echo(json.dumps(result["summary"], indent=2))
 
 

@@ -186,11 +186,14 @@ def _item_part(item_store: str | Path | None, ds: PreparedDataset, out: Path
 def _manifest(ds: PreparedDataset, df: pd.DataFrame, meta: dict[str, Any],
               counts: dict[str, Any]) -> dict[str, Any]:
     ok = df["status"] == "ok"
+    failed = (df["status"] == "failed") & ~df["error"].str.startswith(UNANSWERED)  # for good
     have = set(zip(df.loc[ok, "user_id"], df.loc[ok, "item_id"], strict=True))
+    lost = set(zip(df.loc[failed, "user_id"], df.loc[failed, "item_id"], strict=True))
     coverage: dict[str, Any] = {}
     for split in ("train", "val", "test"):
         keys = split_pairs(ds, split)
-        coverage[split] = {"interactions": len(keys), "extracted": len(keys & have)}
+        coverage[split] = {"interactions": len(keys), "extracted": len(keys & have),
+                           "failed": len(keys & lost)}
     coverage["split_of"] = ds.manifest.get("split", {})
     return {
         "format": FORMAT,
@@ -204,6 +207,17 @@ def _manifest(ds: PreparedDataset, df: pd.DataFrame, meta: dict[str, Any],
         **_usage(df),
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def covers_training(manifest: dict[str, Any]) -> bool:
+    """Whether an artifact has an answer for every training review of its split: extracted,
+    or failed for good (the model gave no valid answer; a rerun would repeat it). Manifests
+    from before per-split failures count the artifact's failures against training."""
+    train = manifest.get("coverage", {}).get("train")
+    if not train:
+        return False
+    failed = train.get("failed", manifest.get("counts", {}).get("failed", 0))
+    return train["extracted"] + failed >= train["interactions"]
 
 
 def write_artifact(out: Path, reviews: pd.DataFrame, manifest: dict[str, Any],
